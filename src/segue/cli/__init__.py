@@ -1,0 +1,1 @@
+"""The `segue` command: one thin Typer sub-app per stage."""

@@ -1,0 +1,71 @@
+"""Entry point of the `segue` command. Sub-commands live one module per stage and import lazily."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Annotated
+
+import typer
+
+from segue import __version__
+from segue.cli.context import CliContext
+
+app = typer.Typer(
+    name="segue",
+    help="Segue: from raw playlists and ratings to a monitored recommendation API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Each module exposes register(app); the order here is the order of `segue --help`.
+_COMMAND_MODULES = (
+    "segue.cli.config",
+    "segue.cli.songs",
+    "segue.cli.data",
+    "segue.cli.ingest",
+    "segue.cli.train",
+    "segue.cli.lifecycle",
+    "segue.cli.serve",
+    "segue.cli.demo",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"segue {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    env: Annotated[
+        str | None,
+        typer.Option("--env", help="Profile: dev, stage or live (default: $SEGUE_ENV or dev)."),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override any key: section.key=value (repeatable)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = CliContext(env=env, overrides=list(overrides or []))
+
+
+for _module in _COMMAND_MODULES:
+    try:
+        _registrar = importlib.import_module(_module)
+    except ModuleNotFoundError as _error:
+        if _error.name != _module:
+            raise
+        continue  # a stage not built yet
+    _registrar.register(app)

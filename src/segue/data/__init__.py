@@ -1,0 +1,1 @@
+"""Reading raw files, song-string parsing, business rules, vocabularies, interactions and splits."""

@@ -1,0 +1,1 @@
+"""Metrics as pure functions, evaluation protocols, the evaluator and reports."""

@@ -1,0 +1,305 @@
+"""Typed settings, layered: base.toml < profile (dev/stage/live) < SEGUE_* env < --set overrides.
+
+Settings are read when asked (``load_settings``), never at import, so library code stays testable
+and the CLI can pick the profile first.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Profile = Literal["dev", "stage", "live"]
+PROFILES: tuple[str, ...] = ("dev", "stage", "live")
+ENV_PREFIX = "SEGUE_"
+NESTED_DELIMITER = "__"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing, malformed or unsafe for the chosen profile."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _empty_is_none(value: Any) -> Any:
+    # TOML has no null: an empty string stands for "not set" in optional path keys.
+    return None if value == "" else value
+
+
+class DataSettings(_Section):
+    root: Path = Path(".segue/data")
+    seed: int = 42
+    implicit_threshold: float = 3.0
+    min_item_count: int = Field(1, ge=1)
+    min_sequence_length: int = Field(2, ge=1)
+    max_sequence_length: int = Field(1000, ge=2)
+    banned_users_file: Path | None = None
+    bot_max_interactions: int = Field(0, ge=0)
+    bot_window_seconds: int = Field(60, ge=1)
+    drop_duplicates: bool = True
+    max_song_length: int = Field(300, ge=10)
+
+    _optional_paths = field_validator("banned_users_file", mode="before")(_empty_is_none)
+
+
+class EvaluationSettings(_Section):
+    k: int = Field(10, ge=1)
+    cutoffs: list[int] = [5, 10, 20]
+    holdout_per_user: int = Field(10, ge=1)
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+    seed: int = 42
+
+
+class TrackingSettings(_Section):
+    tracking_uri: str = "sqlite:///.segue/mlflow.db"
+    registry_uri: str = ""
+    artifact_root: Path = Path(".segue/artifacts")
+    experiment: str = "segue"
+    model_name_next_song: str = "{env}.segue-next-song"
+    model_name_user_items: str = "{env}.segue-user-items"
+    promotion_metric: str = "ndcg_at_10"
+    promotion_min_gain: float = Field(0.0, ge=0)
+
+
+class ServingSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    tasks: list[Literal["next-song", "user-items"]] = ["next-song", "user-items"]
+    default_k: int = Field(10, ge=1)
+    max_k: int = Field(100, ge=1)
+    max_songs: int = Field(500, ge=1)
+    max_body_bytes: int = Field(65536, ge=1024)
+    admin_api_key: str = ""
+    reload_interval_seconds: float = Field(30.0, ge=0)
+    fuzzy_threshold: float = Field(85.0, ge=0, le=100)
+    ban_list_file: Path | None = None
+    max_per_artist: int = Field(0, ge=0)
+    rerank: Literal["none", "diversity", "unpopular"] = "none"
+    rerank_weight: float = Field(0.0, ge=0, le=1)
+    workers: int = Field(1, ge=1)
+
+    _optional_paths = field_validator("ban_list_file", mode="before")(_empty_is_none)
+
+
+class MonitoringSettings(_Section):
+    enabled: bool = True
+    event_log: Path = Path(".segue/events.jsonl")
+    metric_decline_tolerance: float = Field(0.1, ge=0, le=1)
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one Segue process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED_DELIMITER, extra="forbid", frozen=True
+    )
+
+    env: Profile = "dev"
+    data: DataSettings = DataSettings()
+    models: dict[str, dict[str, Any]] = {}
+    evaluation: EvaluationSettings = EvaluationSettings()
+    tracking: TrackingSettings = TrackingSettings()
+    serving: ServingSettings = ServingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_outside_dev(self) -> Settings:
+        if self.env == "dev":
+            return self
+        problems = []
+        if len(self.serving.admin_api_key) < 16:
+            problems.append(
+                "serving.admin_api_key must be set to a secret of at least 16 characters "
+                f"in the {self.env} profile (SEGUE_SERVING__ADMIN_API_KEY)"
+            )
+        if self.env == "live" and self.tracking.tracking_uri.startswith("sqlite"):
+            problems.append(
+                "tracking.tracking_uri must point at a shared tracking server in the live profile, "
+                f"not {self.tracking.tracking_uri!r}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def registered_model_name(self, task: str) -> str:
+        """The registry name for a task in this profile, e.g. ``dev.segue-next-song``."""
+        templates = {
+            "next-song": self.tracking.model_name_next_song,
+            "user-items": self.tracking.model_name_user_items,
+        }
+        if task not in templates:
+            raise SettingsError(f"unknown task {task!r}; expected one of {sorted(templates)}")
+        return templates[task].format(env=self.env)
+
+    def model_params(self, model: str) -> dict[str, Any]:
+        """Hyperparameters for one model from the ``[models.<name>]`` table (may be empty)."""
+        return dict(self.models.get(model, {}))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier wins: --set overrides (init kwargs) > SEGUE_* environment > TOML files.
+        return (init_settings, env_settings, _TomlLayerSource(settings_cls))
+
+
+_file_layer: ContextVar[dict[str, Any] | None] = ContextVar("segue_file_layer", default=None)
+
+
+class _TomlLayerSource(PydanticBaseSettingsSource):
+    """The merged base + profile TOML files, handed over by ``load_settings``."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_file_layer.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_layer.get() or {})
+
+
+def config_dir() -> Path:
+    """Where the TOML profiles live: $SEGUE_CONFIG_DIR, ./configs, or the source checkout's."""
+    explicit = os.environ.get("SEGUE_CONFIG_DIR")
+    if explicit:
+        return Path(explicit)
+    local = Path.cwd() / "configs"
+    if (local / "base.toml").exists():
+        return local
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{path}: not valid TOML: {error}") from error
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value and dotted != "models":
+            flat.update(_flatten(value, dotted + "."))
+        elif isinstance(value, dict) and dotted == "models":
+            flat.update(_flatten(value, "models."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise SettingsError(f"--set {dotted}: {part!r} is a value, not a section")
+    node[parts[-1]] = value
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(assignment: str) -> tuple[str, Any]:
+    """Parse ``section.key=value``; the value is read as TOML when it can be, else as a string."""
+    if "=" not in assignment:
+        raise SettingsError(f"--set {assignment!r}: expected section.key=value")
+    dotted, raw = assignment.split("=", 1)
+    dotted = dotted.strip()
+    if not dotted or "." not in dotted:
+        raise SettingsError(f"--set {assignment!r}: the key must name a section, e.g. serving.port")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return dotted, value
+
+
+def _env_layer() -> dict[str, Any]:
+    """SEGUE_SECTION__KEY variables as a flat dict, for provenance only (pydantic parses them)."""
+    flat: dict[str, Any] = {}
+    for name, value in os.environ.items():
+        if not name.startswith(ENV_PREFIX) or NESTED_DELIMITER not in name:
+            continue
+        dotted = name[len(ENV_PREFIX) :].lower().replace(NESTED_DELIMITER, ".")
+        flat[dotted] = value
+    return flat
+
+
+def _describe_problem(problem: Any) -> str:
+    location = ".".join(str(part) for part in problem.get("loc", ()))
+    message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{location}: {message}" if location else message
+
+
+def resolve_profile(env: str | None = None) -> str:
+    profile = env or os.environ.get("SEGUE_ENV") or "dev"
+    if profile not in PROFILES:
+        raise SettingsError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    return profile
+
+
+def load_settings(env: str | None = None, overrides: list[str] | None = None) -> Settings:
+    """Build the effective settings for a profile, applying --set style overrides last."""
+    settings, _ = load_settings_with_sources(env, overrides)
+    return settings
+
+
+def load_settings_with_sources(
+    env: str | None = None, overrides: list[str] | None = None
+) -> tuple[Settings, dict[str, str]]:
+    """Settings plus, for every leaf key, the layer its value came from."""
+    profile = resolve_profile(env)
+    directory = config_dir()
+    base = _read_toml(directory / "base.toml")
+    overlay = _read_toml(directory / f"{profile}.toml")
+    files = _merge(base, overlay)
+    files["env"] = profile
+
+    sources = {key: f"{directory / 'base.toml'}" for key in _flatten(base)}
+    sources.update({key: f"{directory / f'{profile}.toml'}" for key in _flatten(overlay)})
+    sources["env"] = "--env" if env else ("SEGUE_ENV" if os.environ.get("SEGUE_ENV") else "default")
+    sources.update(
+        {key: f"environment {ENV_PREFIX}{key.upper().replace('.', '__')}" for key in _env_layer()}
+    )
+
+    explicit: dict[str, Any] = {"env": profile}
+    for assignment in overrides or []:
+        dotted, value = parse_override(assignment)
+        _set_dotted(explicit, dotted, value)
+        sources[dotted] = f"--set {dotted}"
+
+    token = _file_layer.set(files)
+    try:
+        settings = Settings(**explicit)
+    except ValidationError as error:
+        problems = "; ".join(_describe_problem(problem) for problem in error.errors())
+        raise SettingsError(f"invalid configuration for profile {profile!r}: {problems}") from error
+    finally:
+        _file_layer.reset(token)
+    for key in _flatten(settings.model_dump(mode="json")):
+        sources.setdefault(key, "default")
+    return settings, sources

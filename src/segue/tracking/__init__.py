@@ -1,0 +1,1 @@
+"""MLflow run logging, model packaging, the registry and the promotion gate."""
