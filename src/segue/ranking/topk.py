@@ -10,8 +10,6 @@ import numpy as np
 def mask_items(scores: np.ndarray, excluded: Sequence[np.ndarray]) -> np.ndarray:
     """Scores with NaN replaced by -inf and each row's excluded items set to -inf (a copy)."""
     masked = np.where(np.isnan(scores), -np.inf, scores).astype(np.float32, copy=False)
-    if masked is scores:
-        masked = scores.copy()
     for row, items in enumerate(excluded):
         if len(items):
             masked[row, items] = -np.inf
