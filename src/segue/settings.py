@@ -57,6 +57,8 @@ class EvaluationSettings(_Section):
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
     seed: int = 42
+    tuned_dir: Path = Path(".segue/tuned")
+    tuning_storage: str = ""
 
 
 class TrackingSettings(_Section):

@@ -1,0 +1,326 @@
+"""Train / validation / test splits, deterministic for a seed, each returning a ``Split``.
+
+Every splitter keeps the histories a model sees apart from the targets it is scored on: a target
+never appears in the training sequences, and a case's history never contains its own targets.
+
+- ``split_by_playlist``: whole playlists go to train, validation or test (seeded fractions); the
+  held-out playlists become cases through a case builder (every position, or the last one).
+- ``split_leave_last``: per sequence, test = the last N items, validation = the N before them;
+  training keeps what comes before both.
+- ``split_random_holdout``: the original design's protocol, N random items per user as test
+  targets and N more as validation targets; the model trains on the rest.
+- ``split_temporal``: one global time cut-off for every user; later items become targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from segue.data.interactions import Holdout, Interactions, Split
+
+CaseBuilder = Callable[[Interactions], Holdout]
+
+
+def every_position_cases(sequences: Interactions) -> Holdout:
+    """One case per position 1..n-1 of every sequence: history = the prefix, target = next item.
+
+    Cases of one sequence are consecutive and in position order, and carry the sequence's id, so
+    ``last_position_cases`` can pick each sequence's final case back out.
+    """
+    histories: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    ids: list[str] = []
+    for index, sequence in enumerate(sequences.sequences):
+        sequence_id = sequences.sequence_ids[index] if sequences.sequence_ids else str(index)
+        for position in range(1, len(sequence)):
+            histories.append(sequence[:position])
+            targets.append(sequence[position : position + 1])
+            ids.append(sequence_id)
+    return Holdout(histories, targets, ids)
+
+
+def last_position_cases(holdout: Holdout) -> Holdout:
+    """The final case of each sequence id (cases of one id must be consecutive, in order)."""
+    if not holdout.sequence_ids:
+        raise ValueError("last_position_cases needs cases that carry their sequence ids")
+    keep = [
+        index
+        for index, sequence_id in enumerate(holdout.sequence_ids)
+        if index + 1 == len(holdout) or holdout.sequence_ids[index + 1] != sequence_id
+    ]
+    return Holdout(
+        [holdout.histories[i] for i in keep],
+        [holdout.targets[i] for i in keep],
+        [holdout.sequence_ids[i] for i in keep],
+    )
+
+
+def _held_out_parts(
+    count: int, validation_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded validation and test indices out of ``count``; each gets >= 1 when it can."""
+    order = np.random.default_rng(seed).permutation(count)
+    n_test = round(count * test_fraction)
+    n_validation = round(count * validation_fraction)
+    if count >= 3:
+        n_test, n_validation = max(n_test, 1), max(n_validation, 1)
+    return np.sort(order[n_test : n_test + n_validation]), np.sort(order[:n_test])
+
+
+def split_by_playlist(
+    interactions: Interactions,
+    *,
+    validation_fraction: float,
+    test_fraction: float,
+    seed: int,
+    build_cases: CaseBuilder = every_position_cases,
+    protocol: str = "playlist-holdout",
+) -> Split:
+    """Whole playlists to train, validation or test; held-out ones become cases via ``build_cases``.
+
+    Playlists with fewer than two items cannot give a case and always stay in train.
+    """
+    if not 0 < validation_fraction < 1 or not 0 < test_fraction < 1:
+        raise ValueError("validation_fraction and test_fraction must be in (0, 1)")
+    lengths = np.array([len(s) for s in interactions.sequences], dtype=np.int64)
+    eligible = np.flatnonzero(lengths >= 2)
+    validation_part, test_part = _held_out_parts(
+        len(eligible), validation_fraction, test_fraction, seed
+    )
+    held_out = set(eligible[validation_part].tolist()) | set(eligible[test_part].tolist())
+    train_indices = [i for i in range(len(interactions)) if i not in held_out]
+    validation = build_cases(interactions.subset(eligible[validation_part].tolist()))
+    test = build_cases(interactions.subset(eligible[test_part].tolist()))
+    train = interactions.subset(train_indices)
+    description = {
+        "splitter": "by-playlist",
+        "validation_fraction": validation_fraction,
+        "test_fraction": test_fraction,
+        "train_sequences": len(train),
+        "train_interactions": train.n_interactions,
+        "validation_sequences": len(validation_part),
+        "test_sequences": len(test_part),
+        "validation_cases": len(validation),
+        "test_cases": len(test),
+        "too_short_kept_in_train": int(len(lengths) - len(eligible)),
+    }
+    return Split(train, validation, test, protocol, seed, description)
+
+
+def split_leave_last(
+    interactions: Interactions,
+    *,
+    n: int = 1,
+    seed: int = 0,
+    protocol: str = "leave-last-one-out",
+) -> Split:
+    """Per sequence: test targets = last ``n``, validation targets = the ``n`` before them.
+
+    Test histories are everything before the test targets (validation items included: they are
+    the user's past by then); validation histories and the training sequence are everything
+    before the validation targets. A sequence needs at least ``2n + 1`` items to give cases; a
+    shorter one stays in train whole. The split has no randomness; ``seed`` is recorded only.
+    """
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    train_sequences: list[np.ndarray] = []
+    validation_histories, validation_targets, validation_ids = [], [], []
+    test_histories, test_targets, test_ids = [], [], []
+    kept_whole = 0
+    for index, sequence in enumerate(interactions.sequences):
+        sequence_id = interactions.sequence_ids[index] if interactions.sequence_ids else str(index)
+        if len(sequence) < 2 * n + 1:
+            train_sequences.append(sequence)
+            kept_whole += 1
+            continue
+        cut = len(sequence) - 2 * n
+        train_sequences.append(sequence[:cut])
+        validation_histories.append(sequence[:cut])
+        validation_targets.append(sequence[cut : cut + n])
+        validation_ids.append(sequence_id)
+        test_histories.append(sequence[: cut + n])
+        test_targets.append(sequence[cut + n :])
+        test_ids.append(sequence_id)
+    train = Interactions(train_sequences, interactions.n_items, list(interactions.sequence_ids))
+    description = {
+        "splitter": "leave-last",
+        "n": n,
+        "train_sequences": len(train),
+        "train_interactions": train.n_interactions,
+        "validation_cases": len(validation_targets),
+        "test_cases": len(test_targets),
+        "too_short_kept_in_train": kept_whole,
+    }
+    return Split(
+        train,
+        Holdout(validation_histories, validation_targets, validation_ids),
+        Holdout(test_histories, test_targets, test_ids),
+        protocol,
+        seed,
+        description,
+    )
+
+
+def split_random_holdout(
+    interactions: Interactions,
+    *,
+    n: int = 10,
+    seed: int = 42,
+    protocol: str = "random-holdout",
+) -> Split:
+    """The original design's split: ``n`` random items per user as test targets.
+
+    From what remains, ``n`` more random items become validation targets (early stopping and
+    tuning); the model trains on the rest. Test histories are everything but the test targets;
+    validation histories are the training items. Users with ``n`` items or fewer cannot spare any
+    and stay in train only; users with ``n + 1`` to ``2n`` items give a test case but no
+    validation case, so at least one item always remains as history. Order inside every history
+    is the sequence's own order.
+    """
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    rng = np.random.default_rng(seed)
+    train_sequences: list[np.ndarray] = []
+    validation_histories, validation_targets, validation_ids = [], [], []
+    test_histories, test_targets, test_ids = [], [], []
+    train_only = test_only = 0
+    for index, sequence in enumerate(interactions.sequences):
+        sequence_id = interactions.sequence_ids[index] if interactions.sequence_ids else str(index)
+        items = np.unique(sequence)
+        if len(items) <= n:
+            train_sequences.append(sequence)
+            train_only += 1
+            continue
+        shuffled = rng.permutation(items)
+        test_items = shuffled[:n]
+        validation_items = shuffled[n : 2 * n] if len(items) > 2 * n else shuffled[:0]
+        history = sequence[~np.isin(sequence, test_items)]
+        training = history[~np.isin(history, validation_items)]
+        train_sequences.append(training)
+        test_histories.append(history)
+        test_targets.append(np.sort(test_items))
+        test_ids.append(sequence_id)
+        if len(validation_items):
+            validation_histories.append(training)
+            validation_targets.append(np.sort(validation_items))
+            validation_ids.append(sequence_id)
+        else:
+            test_only += 1
+    train = Interactions(train_sequences, interactions.n_items, list(interactions.sequence_ids))
+    description = {
+        "splitter": "random-holdout",
+        "n": n,
+        "train_sequences": len(train),
+        "train_interactions": train.n_interactions,
+        "validation_cases": len(validation_targets),
+        "test_cases": len(test_targets),
+        "too_short_kept_in_train": train_only,
+        "test_only_no_validation": test_only,
+    }
+    return Split(
+        train,
+        Holdout(validation_histories, validation_targets, validation_ids),
+        Holdout(test_histories, test_targets, test_ids),
+        protocol,
+        seed,
+        description,
+    )
+
+
+def leak_holdout_targets(split: Split) -> Split:
+    """The original design's leak, for comparison only: train on the held-out targets too.
+
+    Each user's training sequence gets its validation and test targets back, as the original
+    autoencoder trained with input and target = all of a user's items and was then scored on
+    items it had already been fitted to. Labelled ``leaky`` in the protocol and description.
+    """
+    extra: dict[str, list[np.ndarray]] = {}
+    for holdout in (split.validation, split.test):
+        for sequence_id, targets in zip(holdout.sequence_ids, holdout.targets, strict=True):
+            extra.setdefault(sequence_id, []).append(targets)
+    ids = split.train.sequence_ids or [str(i) for i in range(len(split.train))]
+    sequences = [
+        np.concatenate([sequence, *extra.get(sequence_id, [])])
+        for sequence, sequence_id in zip(split.train.sequences, ids, strict=True)
+    ]
+    train = Interactions(sequences, split.train.n_items, list(ids))
+    description = {**split.description, "leaky": True, "train_interactions": train.n_interactions}
+    return Split(
+        train, split.validation, split.test, f"{split.protocol}-leaky", split.seed, description
+    )
+
+
+def split_temporal(
+    interactions: Interactions,
+    timestamps: Sequence[np.ndarray],
+    *,
+    validation_fraction: float,
+    test_fraction: float,
+    seed: int = 0,
+    protocol: str = "temporal",
+) -> Split:
+    """One global cut-off in time: later interactions become targets, earlier ones history.
+
+    The test cut-off is the ``1 - test_fraction`` quantile of all timestamps and the validation
+    cut-off the ``1 - test_fraction - validation_fraction`` quantile. Training keeps every
+    interaction before the validation cut-off. A user gives a validation case when it has items
+    on both sides of the validation cut-off (targets: items between the two cut-offs), and a
+    test case when it has items on both sides of the test cut-off (targets: items after it).
+    Targets already in the case's history are dropped (they cannot be recommended again). The
+    split has no randomness; ``seed`` is recorded only.
+    """
+    if len(timestamps) != len(interactions):
+        raise ValueError("timestamps must hold one array per sequence")
+    if validation_fraction <= 0 or test_fraction <= 0 or validation_fraction + test_fraction >= 1:
+        raise ValueError("validation_fraction and test_fraction must be positive, sum below 1")
+    every = np.concatenate([np.asarray(t, dtype=np.float64) for t in timestamps])
+    if not len(every) or np.isnan(every).any():
+        raise ValueError("a temporal split needs a timestamp on every interaction")
+    test_cut = float(np.quantile(every, 1 - test_fraction))
+    validation_cut = float(np.quantile(every, 1 - test_fraction - validation_fraction))
+
+    train_sequences, train_ids = [], []
+    validation_histories, validation_targets, validation_ids = [], [], []
+    test_histories, test_targets, test_ids = [], [], []
+    for index, (sequence, times) in enumerate(zip(interactions.sequences, timestamps, strict=True)):
+        sequence_id = interactions.sequence_ids[index] if interactions.sequence_ids else str(index)
+        times = np.asarray(times, dtype=np.float64)
+        before_validation = sequence[times < validation_cut]
+        if len(before_validation):
+            train_sequences.append(before_validation)
+            train_ids.append(sequence_id)
+        between = sequence[(times >= validation_cut) & (times < test_cut)]
+        between = np.unique(between[~np.isin(between, before_validation)])
+        if len(before_validation) and len(between):
+            validation_histories.append(before_validation)
+            validation_targets.append(between)
+            validation_ids.append(sequence_id)
+        before_test = sequence[times < test_cut]
+        after = sequence[times >= test_cut]
+        after = np.unique(after[~np.isin(after, before_test)])
+        if len(before_test) and len(after):
+            test_histories.append(before_test)
+            test_targets.append(after)
+            test_ids.append(sequence_id)
+    train = Interactions(train_sequences, interactions.n_items, train_ids)
+    description = {
+        "splitter": "temporal",
+        "validation_cutoff": validation_cut,
+        "test_cutoff": test_cut,
+        "validation_fraction": validation_fraction,
+        "test_fraction": test_fraction,
+        "train_sequences": len(train),
+        "train_interactions": train.n_interactions,
+        "validation_cases": len(validation_targets),
+        "test_cases": len(test_targets),
+    }
+    return Split(
+        train,
+        Holdout(validation_histories, validation_targets, validation_ids),
+        Holdout(test_histories, test_targets, test_ids),
+        protocol,
+        seed,
+        description,
+    )

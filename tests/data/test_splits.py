@@ -1,0 +1,176 @@
+"""Splits: deterministic for a seed, targets never in the training data or in their own history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from segue.data.interactions import Interactions, Split
+from segue.data.splits import (
+    every_position_cases,
+    last_position_cases,
+    leak_holdout_targets,
+    split_by_playlist,
+    split_leave_last,
+    split_random_holdout,
+    split_temporal,
+)
+
+
+def _users(lengths: list[int], n_items: int = 60, seed: int = 0) -> Interactions:
+    rng = np.random.default_rng(seed)
+    sequences = [rng.choice(n_items, size=length, replace=False) for length in lengths]
+    return Interactions(sequences, n_items, [f"u{i}" for i in range(len(lengths))])
+
+
+def _same(first: Split, second: Split) -> bool:
+    pairs = [
+        (first.train.sequences, second.train.sequences),
+        (first.validation.histories, second.validation.histories),
+        (first.validation.targets, second.validation.targets),
+        (first.test.histories, second.test.histories),
+        (first.test.targets, second.test.targets),
+    ]
+    return all(
+        len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+        for a, b in pairs
+    )
+
+
+def _assert_targets_unseen(split: Split) -> None:
+    """No target is in its own history or in the same user's training sequence."""
+    train = dict(zip(split.train.sequence_ids, split.train.sequences, strict=True))
+    for holdout in (split.validation, split.test):
+        for history, targets, sequence_id in zip(
+            holdout.histories, holdout.targets, holdout.sequence_ids, strict=True
+        ):
+            assert not np.isin(targets, history).any()
+            assert not np.isin(targets, train.get(sequence_id, np.empty(0))).any()
+
+
+class TestRandomHoldout:
+    def test_counts_follow_the_original_design(self) -> None:
+        data = _users([30, 25, 21, 15, 10, 4])
+        split = split_random_holdout(data, n=10, seed=42)
+        # 30, 25, 21 give test and validation; 15 gives test only; 10 and 4 stay in train.
+        assert len(split.test) == 4
+        assert len(split.validation) == 3
+        assert [len(t) for t in split.test.targets] == [10, 10, 10, 10]
+        assert [len(t) for t in split.validation.targets] == [10, 10, 10]
+        assert [len(s) for s in split.train.sequences] == [10, 5, 1, 5, 10, 4]
+        assert [len(h) for h in split.test.histories] == [20, 15, 11, 5]
+        assert split.description["too_short_kept_in_train"] == 2
+        assert split.description["test_only_no_validation"] == 1
+
+    def test_every_item_lands_in_exactly_one_place(self) -> None:
+        data = _users([30, 25, 21])
+        split = split_random_holdout(data, n=10, seed=1)
+        for user in range(3):
+            parts = [
+                split.train.sequences[user],
+                split.validation.targets[user],
+                split.test.targets[user],
+            ]
+            joined = np.concatenate(parts)
+            assert len(joined) == len(np.unique(joined)) == len(data.sequences[user])
+            assert np.array_equal(np.sort(joined), np.sort(data.sequences[user]))
+        _assert_targets_unseen(split)
+
+    def test_history_keeps_the_users_order(self) -> None:
+        data = _users([30])
+        split = split_random_holdout(data, n=10, seed=3)
+        order = {item: position for position, item in enumerate(data.sequences[0])}
+        positions = [order[item] for item in split.test.histories[0]]
+        assert positions == sorted(positions)
+
+    def test_same_seed_same_split_other_seed_differs(self) -> None:
+        data = _users([30, 25, 40, 22])
+        assert _same(split_random_holdout(data, seed=42), split_random_holdout(data, seed=42))
+        assert not _same(split_random_holdout(data, seed=42), split_random_holdout(data, seed=7))
+
+    def test_leak_puts_the_targets_back_into_training(self) -> None:
+        data = _users([30, 25])
+        split = leak_holdout_targets(split_random_holdout(data, n=10, seed=42))
+        assert split.protocol == "random-holdout-leaky"
+        assert split.description["leaky"] is True
+        for user in range(2):
+            assert np.isin(split.test.targets[user], split.train.sequences[user]).all()
+            assert len(split.train.sequences[user]) == len(data.sequences[user])
+
+
+class TestLeaveLast:
+    def test_last_item_is_test_the_one_before_is_validation(self) -> None:
+        data = Interactions(
+            [np.array([5, 6, 7, 8]), np.array([1, 2, 3]), np.array([9, 4])], 10, ["a", "b", "c"]
+        )
+        split = split_leave_last(data, n=1)
+        assert [t.tolist() for t in split.test.targets] == [[8], [3]]
+        assert [h.tolist() for h in split.test.histories] == [[5, 6, 7], [1, 2]]
+        assert [t.tolist() for t in split.validation.targets] == [[7], [2]]
+        assert [h.tolist() for h in split.validation.histories] == [[5, 6], [1]]
+        assert [s.tolist() for s in split.train.sequences] == [[5, 6], [1], [9, 4]]
+        assert split.test.sequence_ids == ["a", "b"]
+        assert split.description["too_short_kept_in_train"] == 1
+
+    def test_leave_last_two(self) -> None:
+        data = Interactions([np.arange(7)], 10, ["a"])
+        split = split_leave_last(data, n=2)
+        assert split.test.targets[0].tolist() == [5, 6]
+        assert split.validation.targets[0].tolist() == [3, 4]
+        assert split.train.sequences[0].tolist() == [0, 1, 2]
+
+
+class TestByPlaylist:
+    def test_playlists_are_partitioned_whole(self) -> None:
+        data = _users([6] * 50 + [1, 1])
+        split = split_by_playlist(data, validation_fraction=0.1, test_fraction=0.2, seed=5)
+        assert split.description["test_sequences"] == 10
+        assert split.description["validation_sequences"] == 5
+        assert len(split.train) == 37  # 35 eligible playlists + the two single-song ones
+        assert len(split.test) == 10 * 5  # every position 1..5 of each held-out playlist
+        train_ids = set(split.train.sequence_ids)
+        assert not train_ids & set(split.test.sequence_ids)
+        assert not train_ids & set(split.validation.sequence_ids)
+        assert not set(split.test.sequence_ids) & set(split.validation.sequence_ids)
+
+    def test_deterministic_for_a_seed(self) -> None:
+        data = _users([6] * 50)
+        first = split_by_playlist(data, validation_fraction=0.1, test_fraction=0.1, seed=9)
+        again = split_by_playlist(data, validation_fraction=0.1, test_fraction=0.1, seed=9)
+        other = split_by_playlist(data, validation_fraction=0.1, test_fraction=0.1, seed=10)
+        assert _same(first, again)
+        assert not _same(first, other)
+
+    def test_every_position_and_last_position_cases(self) -> None:
+        playlists = Interactions([np.array([4, 2, 7]), np.array([1, 3])], 8, ["p", "q"])
+        cases = every_position_cases(playlists)
+        assert [h.tolist() for h in cases.histories] == [[4], [4, 2], [1]]
+        assert [t.tolist() for t in cases.targets] == [[2], [7], [3]]
+        last = last_position_cases(cases)
+        assert [h.tolist() for h in last.histories] == [[4, 2], [1]]
+        assert [t.tolist() for t in last.targets] == [[7], [3]]
+
+
+class TestTemporal:
+    def test_one_cut_off_for_everyone(self) -> None:
+        data = Interactions(
+            [np.array([0, 1, 2, 3, 4]), np.array([5, 6, 7, 8, 9])], 10, ["early", "late"]
+        )
+        times = [np.array([1.0, 2, 3, 4, 5]), np.array([6.0, 7, 8, 9, 10])]
+        split = split_temporal(data, times, validation_fraction=0.2, test_fraction=0.2)
+        # cut-offs: validation at the 0.6 quantile (6.4), test at the 0.8 quantile (8.2)
+        assert split.train.sequence_ids == ["early", "late"]
+        assert [s.tolist() for s in split.train.sequences] == [[0, 1, 2, 3, 4], [5]]
+        assert split.validation.sequence_ids == ["late"]
+        assert split.validation.targets[0].tolist() == [6, 7]
+        assert split.test.sequence_ids == ["late"]
+        assert split.test.histories[0].tolist() == [5, 6, 7]
+        assert split.test.targets[0].tolist() == [8, 9]
+        _assert_targets_unseen(split)
+
+    def test_refuses_missing_timestamps(self) -> None:
+        data = Interactions([np.array([0, 1])], 2, ["a"])
+        with pytest.raises(ValueError, match="timestamp"):
+            split_temporal(
+                data, [np.array([1.0, np.nan])], validation_fraction=0.1, test_fraction=0.1
+            )
