@@ -1,0 +1,1 @@
+"""Prometheus collectors, the event log of served lists, quality and drift reports."""

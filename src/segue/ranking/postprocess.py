@@ -1,0 +1,294 @@
+"""The one post-processing pipeline every served list goes through, whatever the model or route.
+
+    scores -> exclude (history and request) -> ban list -> candidate pool
+           -> optional re-rank (diversity or unpopular) -> at most N songs per artist -> top K
+
+Models only score; this module decides what a person actually sees. Scores that are NaN (the
+model cannot score the item) never reach a list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, get_args
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList, normalise_artist
+from segue.ranking.topk import mask_items, top_k
+
+if TYPE_CHECKING:
+    from segue.settings import ServingSettings
+
+RerankMode = Literal["none", "diversity", "unpopular"]
+RERANK_MODES: tuple[str, ...] = get_args(RerankMode)
+
+# Caps and re-ranks pick from the best POOL_FACTOR * k candidates (at least MIN_POOL), widened
+# when the cap leaves the list short: a wider pool is slower, a narrower one drifts less from
+# the model's own order.
+POOL_FACTOR = 5
+MIN_POOL = 50
+POOL_GROWTH = 4
+
+
+@dataclass(frozen=True)
+class PostProcessConfig:
+    """Business rules applied after scoring; built from ``serving`` settings per profile."""
+
+    max_per_artist: int = 0
+    rerank: RerankMode = "none"
+    rerank_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.max_per_artist < 0:
+            raise ValueError("max_per_artist must be >= 0 (0 = no cap)")
+        if self.rerank not in RERANK_MODES:
+            raise ValueError(f"rerank must be one of {', '.join(RERANK_MODES)}")
+        if not 0.0 <= self.rerank_weight <= 1.0:
+            raise ValueError("rerank_weight must be between 0 and 1")
+
+    @classmethod
+    def from_settings(cls, serving: ServingSettings) -> PostProcessConfig:
+        return cls(serving.max_per_artist, serving.rerank, serving.rerank_weight)
+
+    @property
+    def reorders(self) -> bool:
+        return self.rerank != "none" and self.rerank_weight > 0.0
+
+    @property
+    def needs_pool(self) -> bool:
+        return self.reorders or self.max_per_artist > 0
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    """One entry of a served list: the item index and the model's score for it."""
+
+    item: int
+    score: float
+
+
+class RankingCatalogue:
+    """What the rules need to know about every item: key, artist, popularity, co-occurrence.
+
+    ``artist_ids`` is each item's artist identity ("" when unknown): items sharing one are capped
+    together, and ``identify_artist`` maps a name from the ban list to the same identity.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[str] | np.ndarray,
+        artist_ids: Sequence[str] | np.ndarray,
+        counts: Sequence[float] | np.ndarray,
+        occurrence: sp.spmatrix | None = None,
+        identify_artist: Callable[[str], str] = normalise_artist,
+    ) -> None:
+        self.keys = np.asarray(keys, dtype=object)
+        self.artist_ids = np.asarray(artist_ids, dtype=object)
+        if not len(self.keys) == len(self.artist_ids) == len(counts):
+            raise ValueError("keys, artists and counts must describe the same items")
+        self.n_items = len(self.keys)
+        self.identify_artist = identify_artist
+        codes, _ = pd.factorize(self.artist_ids)
+        # Items without an artist (movies, unparsed songs) are never capped together.
+        self.artist_codes = np.where(self.artist_ids == "", -1, codes).astype(np.int64)
+        counts_array = np.asarray(counts, dtype=np.float64)
+        self.popularity = (counts_array / max(counts_array.max(initial=0.0), 1.0)).astype(
+            np.float32
+        )
+        order = np.argsort(counts_array, kind="stable")
+        percentile = np.empty(self.n_items, dtype=np.float32)
+        percentile[order] = np.arange(self.n_items, dtype=np.float32) / max(self.n_items - 1, 1)
+        self.popularity_percentile = percentile
+        self.occurrence = (
+            sp.csc_matrix(occurrence, dtype=np.float32) if occurrence is not None else None
+        )
+        if self.occurrence is not None and self.occurrence.shape[1] != self.n_items:
+            raise ValueError("occurrence matrix must have one column per item")
+        self._ban_cache: tuple[BanList, np.ndarray] | None = None
+
+    @classmethod
+    def from_items(
+        cls,
+        items: pd.DataFrame,
+        histories: Iterable[np.ndarray] | None = None,
+        *,
+        artist_ids: Sequence[str] | None = None,
+        identify_artist: Callable[[str], str] = normalise_artist,
+    ) -> RankingCatalogue:
+        """From a catalogue frame (item, key, artist, count) and the training histories.
+
+        Without ``artist_ids``, the ``artist`` column passed through ``identify_artist`` is used.
+        """
+        frame = items.sort_values("item", kind="stable")
+        if artist_ids is None:
+            artist_ids = [identify_artist(a) for a in frame["artist"].fillna("").astype(str)]
+        occurrence = None
+        if histories is not None:
+            sequences = [np.asarray(h, dtype=np.int64) for h in histories]
+            lengths = [len(s) for s in sequences]
+            columns = np.concatenate(sequences) if sequences else np.empty(0, np.int64)
+            rows = np.repeat(np.arange(len(sequences)), lengths)
+            occurrence = sp.csc_matrix(
+                (np.ones(len(columns), dtype=np.float32), (rows, columns)),
+                shape=(len(sequences), len(frame)),
+            )
+            occurrence.data[:] = 1.0  # repeats inside one history count once
+            occurrence.sum_duplicates()
+            occurrence.data[:] = 1.0
+        return cls(
+            frame["key"].astype(str).to_numpy(),
+            artist_ids,
+            frame["count"].to_numpy(),
+            occurrence,
+            identify_artist,
+        )
+
+    def banned(self, ban_list: BanList) -> np.ndarray:
+        """The ban mask for this catalogue, computed once per ban list version."""
+        cached = self._ban_cache
+        if cached is not None and cached[0] is ban_list:
+            return cached[1]
+        mask = ban_list.banned_mask(self.keys, self.artist_ids, self.identify_artist)
+        self._ban_cache = (ban_list, mask)
+        return mask
+
+    def similarity(self, items: np.ndarray) -> np.ndarray:
+        """Pairwise similarity in [0, 1]: 1 for the same artist, else co-occurrence cosine."""
+        codes = self.artist_codes[items]
+        same_artist = (codes[:, None] == codes[None, :]) & (codes[:, None] >= 0)
+        similarity = same_artist.astype(np.float32)
+        if self.occurrence is not None:
+            columns = self.occurrence[:, items]
+            together = (columns.T @ columns).toarray()
+            norms = np.sqrt(np.diag(together))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cosine = together / np.outer(norms, norms)
+            similarity = np.maximum(similarity, np.nan_to_num(cosine, nan=0.0))
+        return similarity
+
+
+def rank_items(
+    scores: np.ndarray,
+    k: int,
+    catalogue: RankingCatalogue,
+    *,
+    exclude: Sequence[int] | np.ndarray = (),
+    ban_list: BanList = EMPTY_BAN_LIST,
+    config: PostProcessConfig = PostProcessConfig(),
+) -> list[RankedItem]:
+    """The served list for one scored history: at most ``k`` items, best first.
+
+    ``scores`` has one entry per catalogue item. Excluded and banned items and items the model
+    cannot score never appear. The returned score is the model's, even when a re-rank changed the
+    order.
+    """
+    if scores.shape != (catalogue.n_items,):
+        raise ValueError(f"expected {catalogue.n_items} scores, got shape {scores.shape}")
+    excluded = np.asarray(exclude, dtype=np.int64).reshape(-1)
+    excluded = excluded[(excluded >= 0) & (excluded < catalogue.n_items)]
+    masked = mask_items(scores[None, :], [excluded])[0]
+    if ban_list:
+        masked[catalogue.banned(ban_list)] = -np.inf
+    if k <= 0:
+        return []
+    if not config.needs_pool:
+        chosen = top_k(masked[None, :], k)[0]
+    else:
+        chosen = _select_from_pool(masked, k, catalogue, config)
+    return [RankedItem(int(item), float(scores[item])) for item in chosen if item >= 0]
+
+
+def _select_from_pool(
+    masked: np.ndarray, k: int, catalogue: RankingCatalogue, config: PostProcessConfig
+) -> np.ndarray:
+    pool_size = min(catalogue.n_items, max(k * POOL_FACTOR, MIN_POOL))
+    while True:
+        pool = top_k(masked[None, :], pool_size)[0]
+        pool = pool[pool >= 0]
+        chosen = _select(pool, masked[pool], k, catalogue, config)
+        exhausted = len(pool) < pool_size or pool_size >= catalogue.n_items
+        if len(chosen) >= k or exhausted:
+            return chosen
+        pool_size = min(catalogue.n_items, pool_size * POOL_GROWTH)
+
+
+def _select(
+    pool: np.ndarray,
+    pool_scores: np.ndarray,
+    k: int,
+    catalogue: RankingCatalogue,
+    config: PostProcessConfig,
+) -> np.ndarray:
+    """Up to k pool items in re-ranked order, honouring the per-artist cap."""
+    relevance = _min_max(pool_scores)
+    weight = config.rerank_weight if config.reorders else 0.0
+    if config.rerank == "diversity" and weight > 0.0:
+        return _select_diverse(pool, relevance, k, catalogue, config.max_per_artist, weight)
+    if config.rerank == "unpopular" and weight > 0.0:
+        objective = (1.0 - weight) * relevance + weight * (
+            1.0 - catalogue.popularity_percentile[pool]
+        )
+        # Stable sort keeps the pool's (score, index) order among equal objectives.
+        pool = pool[np.argsort(-objective, kind="stable")]
+    return cap_per_artist(pool, catalogue.artist_codes, config.max_per_artist, k)
+
+
+def _select_diverse(
+    pool: np.ndarray,
+    relevance: np.ndarray,
+    k: int,
+    catalogue: RankingCatalogue,
+    max_per_artist: int,
+    weight: float,
+) -> np.ndarray:
+    """Maximal marginal relevance: each pick trades relevance against its closest earlier pick."""
+    similarity = catalogue.similarity(pool)
+    closest = np.zeros(len(pool), dtype=np.float32)
+    available = np.ones(len(pool), dtype=bool)
+    per_artist: dict[int, int] = {}
+    chosen: list[int] = []
+    while len(chosen) < k and available.any():
+        objective = (1.0 - weight) * relevance - weight * closest
+        objective[~available] = -np.inf
+        best = int(np.argmax(objective))
+        available[best] = False
+        artist = int(catalogue.artist_codes[pool[best]])
+        if max_per_artist > 0 and artist >= 0:
+            if per_artist.get(artist, 0) >= max_per_artist:
+                continue
+            per_artist[artist] = per_artist.get(artist, 0) + 1
+        chosen.append(int(pool[best]))
+        closest = np.maximum(closest, similarity[best])
+    return np.array(chosen, dtype=np.int64)
+
+
+def cap_per_artist(
+    ranked: np.ndarray, artist_codes: np.ndarray, max_per_artist: int, k: int
+) -> np.ndarray:
+    """The first k items of ``ranked`` keeping at most ``max_per_artist`` per artist (0 = no cap)."""
+    if max_per_artist <= 0:
+        return np.asarray(ranked[:k], dtype=np.int64)
+    per_artist: dict[int, int] = {}
+    kept: list[int] = []
+    for item in ranked:
+        artist = int(artist_codes[item])
+        if artist >= 0:
+            if per_artist.get(artist, 0) >= max_per_artist:
+                continue
+            per_artist[artist] = per_artist.get(artist, 0) + 1
+        kept.append(int(item))
+        if len(kept) == k:
+            break
+    return np.array(kept, dtype=np.int64)
+
+
+def _min_max(values: np.ndarray) -> np.ndarray:
+    values = values.astype(np.float32)
+    if len(values) == 0 or float(values.max()) <= float(values.min()):
+        return np.zeros(len(values), dtype=np.float32)
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low)

@@ -1,0 +1,151 @@
+"""The FastAPI app factory: one app per settings object, each with its own models and metrics.
+
+At start-up the champion of every configured task is loaded (a task without one answers 503
+until a champion appears); then a poller checks the champion alias every
+``serving.reload_interval_seconds`` and swaps in a new version in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from segue import __version__
+from segue.monitoring.prometheus import ServingMetrics
+from segue.ranking.ban_list import BanListFile
+from segue.ranking.postprocess import PostProcessConfig
+from segue.serving import ops, routes
+from segue.serving.deps import ServingState
+from segue.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
+from segue.serving.model_store import ChampionLoader, ChampionProbe, ModelStore
+from segue.serving.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from segue.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# `segue serve --workers N` hands each worker process its settings through this variable.
+SETTINGS_ENVIRONMENT_VARIABLE = "SEGUE_SERVE_SETTINGS_JSON"
+
+
+def create_app(
+    settings: Settings, loader: ChampionLoader | None = None, *, probe: ChampionProbe | None = None
+) -> FastAPI:
+    """The API and web page for ``settings``.
+
+    ``loader`` returns a task's champion as ``(version info, ModelPackage)``; by default it is
+    the MLflow registry's (``segue.tracking.registry.load_champion``) with an alias probe, so
+    polling costs one registry call. An injected loader without a probe is called every poll
+    and its package used only when the version differs.
+    """
+    if loader is None:
+        loader, probe = registry_champion_source(settings)
+    metrics = ServingMetrics()
+    store = ModelStore(
+        settings.serving.tasks,
+        loader,
+        probe=probe,
+        fuzzy_threshold=settings.serving.fuzzy_threshold,
+        metrics=metrics,
+    )
+    state = ServingState(
+        settings=settings,
+        store=store,
+        metrics=metrics,
+        ban_list=BanListFile(settings.serving.ban_list_file),
+        postprocess=PostProcessConfig.from_settings(settings.serving),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(store.refresh)
+        poller = None
+        if settings.serving.reload_interval_seconds > 0:
+            poller = asyncio.create_task(
+                _poll_champions(store, settings.serving.reload_interval_seconds)
+            )
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+
+    app = FastAPI(
+        title="Segue",
+        version=__version__,
+        summary="Next-song and user-item recommendations.",
+        description="Errors are RFC 9457 problem details (`application/problem+json`).",
+        lifespan=lifespan,
+    )
+    app.state.segue = state
+    install_problem_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(routes.router)
+    app.mount("/static", StaticFiles(directory=ops.STATIC_DIR), name="static")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.serving.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: app.routes)
+    app.openapi = lambda: _openapi_with_problem_types(app)  # type: ignore[method-assign]
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one worker process started by ``segue serve --workers N``."""
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENVIRONMENT_VARIABLE]))
+
+
+async def _poll_champions(store: ModelStore, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(store.refresh)
+        except Exception:  # the poller must outlive any one bad poll
+            logger.exception("champion poll failed")
+
+
+def registry_champion_source(settings: Settings) -> tuple[ChampionLoader, ChampionProbe]:
+    """Loader and alias probe reading ``models:/<name>@champion`` from the MLflow registry."""
+
+    def load(task: str) -> tuple[Any, Any]:
+        from segue.tracking.registry import load_champion
+
+        return load_champion(settings, task)
+
+    def probe(task: str) -> str | None:
+        from segue.tracking.registry import CHAMPION, model_name, version_by_alias
+
+        champion = version_by_alias(settings, model_name(settings, task), CHAMPION)
+        return None if champion is None else champion.version
+
+    return load, probe
+
+
+def _openapi_with_problem_types(app: FastAPI) -> dict[str, Any]:
+    """The generated schema, with error responses declared as application/problem+json."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[:1] in {"4", "5"} and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    app.openapi_schema = schema
+    return schema

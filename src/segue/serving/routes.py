@@ -1,0 +1,214 @@
+"""The /v1 API: parse the request, call one ``ServingModel`` method off the event loop, format.
+
+Scoring runs in a worker thread (``run_in_threadpool``) so one slow request never stalls the
+others; the model object is taken once per request, so a hot reload cannot change it mid-way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from segue.serving.deps import (
+    AdminKey,
+    KQuery,
+    NextSongModel,
+    RulesDep,
+    ServingState,
+    StateDep,
+    UserItemsModel,
+    check_list_size,
+    require_model,
+    resolve_k,
+)
+from segue.serving.problems import ProblemError, problem_responses
+from segue.serving.recommender import Recommendation, ServingModel
+from segue.serving.schemas import (
+    HistoryRequest,
+    Item,
+    LoadedModel,
+    MissingModel,
+    ModelRef,
+    ModelsResponse,
+    NextSongsRequest,
+    RecommendationResponse,
+    ReloadOutcome,
+    ReloadResponse,
+    ScoredItem,
+    SearchResponse,
+    Task,
+    Text,
+)
+
+router = APIRouter(prefix="/v1")
+
+BODY_ERRORS = problem_responses(400, 413, 422, 503)
+QUERY_ERRORS = problem_responses(422, 503)
+
+
+def _response(
+    model: ServingModel, result: Recommendation, state: ServingState
+) -> RecommendationResponse:
+    if result.fallback is not None:
+        state.metrics.record_fallback(model.task, result.fallback)
+    return RecommendationResponse(
+        recommendation_id=uuid.uuid4().hex,
+        task=model.task,
+        items=[
+            ScoredItem(
+                key=model.keys[entry.item],
+                artist=model.artists[entry.item],
+                title=model.titles[entry.item],
+                score=entry.score,
+            )
+            for entry in result.items
+        ],
+        model=ModelRef(
+            name=model.version.name, version=model.version.version, algorithm=model.algorithm
+        ),
+        unmatched=result.unmatched,
+        fallback=result.fallback,
+    )
+
+
+@router.post(
+    "/next-songs",
+    response_model=RecommendationResponse,
+    responses=BODY_ERRORS,
+    summary="Next songs for a playlist",
+    tags=["recommendations"],
+)
+async def next_songs(
+    body: NextSongsRequest, model: NextSongModel, rules: RulesDep, state: StateDep
+) -> RecommendationResponse:
+    """Songs to play next after `songs`. Free text goes through the ingestion parser, then
+    exact key lookup, then a fuzzy match; inputs that match nothing are listed in `unmatched`."""
+    check_list_size(body.songs, "songs", state)
+    check_list_size(body.exclude, "exclude", state)
+    k = resolve_k(body.k, state)
+    result = await run_in_threadpool(model.next_songs, body.songs, k, rules, body.exclude)
+    return _response(model, result, state)
+
+
+@router.get(
+    "/users/{user_id}/recommendations",
+    response_model=RecommendationResponse,
+    responses=QUERY_ERRORS,
+    summary="Recommendations for a known user",
+    tags=["recommendations"],
+)
+async def user_recommendations(
+    user_id: Annotated[str, Path(max_length=200, description="The user id as in the ratings.")],
+    k: KQuery,
+    model: UserItemsModel,
+    rules: RulesDep,
+    state: StateDep,
+) -> RecommendationResponse:
+    """Unseen items for a user from the training data; unknown users get the popularity
+    fallback, marked `fallback: "unknown user"`."""
+    result = await run_in_threadpool(model.for_user, user_id, k, rules)
+    return _response(model, result, state)
+
+
+@router.post(
+    "/users/recommendations",
+    response_model=RecommendationResponse,
+    responses=BODY_ERRORS,
+    summary="Recommendations for a new user's history",
+    tags=["recommendations"],
+)
+async def history_recommendations(
+    body: HistoryRequest, model: UserItemsModel, rules: RulesDep, state: StateDep
+) -> RecommendationResponse:
+    """Unseen items for a user the model never saw, from the item keys in `history`."""
+    check_list_size(body.history, "history", state)
+    k = resolve_k(body.k, state)
+    result = await run_in_threadpool(model.for_history, body.keys(), k, rules)
+    return _response(model, result, state)
+
+
+@router.get(
+    "/items/{key:path}/similar",
+    response_model=RecommendationResponse,
+    responses=problem_responses(404, 422, 503),
+    summary="Items to follow one item",
+    tags=["recommendations"],
+)
+async def similar_items(
+    key: Annotated[str, Path(description="The item key (may contain slashes).")],
+    k: KQuery,
+    rules: RulesDep,
+    state: StateDep,
+    task: Annotated[Task, Query(description="Which task's model and catalogue.")] = "next-song",
+) -> RecommendationResponse:
+    """The list the model gives for a history of this one item, the item excluded."""
+    model = require_model(state, task)
+    item = model.matcher.lookup_key(key)
+    if item is None:
+        raise ProblemError(404, "unknown-item", f"no item with key {key!r} in the {task} catalogue")
+    result = await run_in_threadpool(model.similar, item, k, rules)
+    return _response(model, result, state)
+
+
+@router.get(
+    "/songs/search",
+    response_model=SearchResponse,
+    responses=QUERY_ERRORS,
+    summary="Search the catalogue",
+    tags=["catalogue"],
+)
+async def search_songs(
+    q: Annotated[Text, Query(description="What the person typed: artist, title or both.")],
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    task: Annotated[Task, Query(description="Which task's catalogue.")] = "next-song",
+) -> SearchResponse:
+    """Prefix matches (most popular first), then fuzzy matches; for the search box of the page."""
+    model = require_model(state, task)
+    found = await run_in_threadpool(model.matcher.search, q, limit)
+    return SearchResponse(
+        task=model.task,
+        items=[
+            Item(key=model.keys[i], artist=model.artists[i], title=model.titles[i]) for i in found
+        ],
+    )
+
+
+@router.get("/models", response_model=ModelsResponse, summary="Models serving", tags=["operations"])
+async def loaded_models(state: StateDep) -> ModelsResponse:
+    """Each task's registered model and version now serving, and why a task has none."""
+    loaded = state.store.loaded()
+    serving = {model.task for model in loaded}
+    return ModelsResponse(
+        models=[LoadedModel(**model.describe()) for model in loaded],
+        missing=[
+            MissingModel(task=task, problem=state.store.problem(task))
+            for task in state.store.tasks
+            if task not in serving
+        ],
+    )
+
+
+@router.post(
+    "/admin/reload",
+    response_model=ReloadResponse,
+    responses=problem_responses(401),
+    summary="Load the current champions now",
+    tags=["operations"],
+)
+async def reload_models(
+    _: AdminKey,
+    state: StateDep,
+    force: Annotated[bool, Query(description="Reload even when the version is unchanged.")] = False,
+) -> ReloadResponse:
+    """Check every task's champion now instead of at the next poll; needs the X-API-Key header."""
+    results = await run_in_threadpool(lambda: state.store.refresh(force=force))
+    return ReloadResponse(
+        results=[
+            ReloadOutcome(task=r.task, outcome=r.outcome, version=r.version, detail=r.detail)
+            for r in results
+        ]
+    )

@@ -1,0 +1,139 @@
+"""Each business rule of the post-processing pipeline on its own, on hand-checkable catalogues."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from segue.ranking.ban_list import parse_ban_list
+from segue.ranking.postprocess import (
+    PostProcessConfig,
+    RankingCatalogue,
+    cap_per_artist,
+    rank_items,
+)
+
+# Ten songs by three artists; the model prefers lower indices (score 10 - index).
+ARTISTS = ["A", "A", "A", "A", "B", "B", "B", "C", "C", "C"]
+KEYS = [f"s{i}" for i in range(10)]
+SCORES = np.arange(10, 0, -1).astype(np.float32)
+
+
+def catalogue(counts: list[int] | None = None, histories: list[list[int]] | None = None):
+    counts = counts if counts is not None else [10] * 10
+    arrays = None if histories is None else [np.array(h) for h in histories]
+    return RankingCatalogue.from_items(
+        pd.DataFrame(
+            {"item": range(10), "key": KEYS, "artist": ARTISTS, "title": KEYS, "count": counts}
+        ),
+        arrays,
+    )
+
+
+def items(ranked) -> list[int]:
+    return [entry.item for entry in ranked]
+
+
+def test_plain_top_k_keeps_the_model_order_and_scores() -> None:
+    ranked = rank_items(SCORES, 3, catalogue())
+    assert items(ranked) == [0, 1, 2]
+    assert [entry.score for entry in ranked] == [10.0, 9.0, 8.0]
+
+
+def test_excluded_items_never_appear() -> None:
+    assert items(rank_items(SCORES, 3, catalogue(), exclude=[0, 2, 99, -1])) == [1, 3, 4]
+
+
+def test_unscorable_items_never_appear_and_short_lists_stay_short() -> None:
+    scores = np.full(10, np.nan, dtype=np.float32)
+    scores[[3, 7]] = [1.0, 2.0]
+    assert items(rank_items(scores, 5, catalogue())) == [7, 3]
+
+
+def test_ban_list_removes_keys_and_whole_artists() -> None:
+    ban_list = parse_ban_list("s0\nartist:b\n")
+    assert items(rank_items(SCORES, 4, catalogue(), ban_list=ban_list)) == [1, 2, 3, 7]
+
+
+def test_artist_cap_keeps_at_most_n_per_artist_and_fills_the_list() -> None:
+    config = PostProcessConfig(max_per_artist=1)
+    assert items(rank_items(SCORES, 3, catalogue(), config=config)) == [0, 4, 7]
+    config = PostProcessConfig(max_per_artist=2)
+    assert items(rank_items(SCORES, 5, catalogue(), config=config)) == [0, 1, 4, 5, 7]
+
+
+def test_artist_cap_returns_fewer_items_when_the_catalogue_runs_out() -> None:
+    config = PostProcessConfig(max_per_artist=1)
+    assert items(rank_items(SCORES, 10, catalogue(), config=config)) == [0, 4, 7]
+
+
+def test_items_without_artist_are_not_capped_together() -> None:
+    codes = np.array([-1, -1, -1, 0, 0])
+    assert cap_per_artist(np.arange(5), codes, 1, 5).tolist() == [0, 1, 2, 3]
+
+
+def test_unpopular_rerank_at_full_weight_orders_by_rising_popularity() -> None:
+    counts = [100, 90, 80, 70, 60, 50, 40, 30, 20, 10]
+    config = PostProcessConfig(rerank="unpopular", rerank_weight=1.0)
+    ranked = rank_items(SCORES, 3, catalogue(counts), config=config)
+    assert items(ranked) == [9, 8, 7]
+    assert [entry.score for entry in ranked] == [1.0, 2.0, 3.0]  # the model's scores are kept
+
+
+def test_unpopular_rerank_lowers_mean_popularity_at_a_middle_weight() -> None:
+    counts = [100, 90, 80, 70, 60, 50, 40, 30, 20, 10]
+    plain = items(rank_items(SCORES, 4, catalogue(counts)))
+    config = PostProcessConfig(rerank="unpopular", rerank_weight=0.6)
+    reranked = items(rank_items(SCORES, 4, catalogue(counts), config=config))
+    assert np.mean([counts[i] for i in reranked]) < np.mean([counts[i] for i in plain])
+    assert reranked != plain
+
+
+def test_zero_weight_rerank_changes_nothing() -> None:
+    for mode in ("diversity", "unpopular"):
+        config = PostProcessConfig(rerank=mode, rerank_weight=0.0)
+        assert items(rank_items(SCORES, 5, catalogue(), config=config)) == [0, 1, 2, 3, 4]
+
+
+def test_diversity_rerank_spreads_artists() -> None:
+    config = PostProcessConfig(rerank="diversity", rerank_weight=0.5)
+    ranked = items(rank_items(SCORES, 3, catalogue(), config=config))
+    assert {ARTISTS[i] for i in ranked} == {"A", "B", "C"}
+    assert ranked[0] == 0  # the best item still leads
+
+
+def test_diversity_rerank_uses_co_occurrence_when_artists_are_unknown() -> None:
+    # Items 0 and 1 always appear together; item 2 never with them.
+    histories = [[0, 1], [0, 1], [0, 1], [2, 3], [2, 4]]
+    frame = pd.DataFrame(
+        {"item": range(5), "key": KEYS[:5], "artist": [""] * 5, "title": KEYS[:5], "count": [1] * 5}
+    )
+    no_artists = RankingCatalogue.from_items(frame, [np.array(h) for h in histories])
+    scores = np.array([5, 4.9, 4, 1, 1], dtype=np.float32)
+    assert items(rank_items(scores, 2, no_artists)) == [0, 1]
+    config = PostProcessConfig(rerank="diversity", rerank_weight=0.5)
+    assert items(rank_items(scores, 2, no_artists, config=config)) == [0, 2]
+
+
+def test_rules_compose_exclusion_ban_and_cap() -> None:
+    config = PostProcessConfig(max_per_artist=1)
+    ranked = rank_items(
+        SCORES, 3, catalogue(), exclude=[4], ban_list=parse_ban_list("artist:c"), config=config
+    )
+    assert items(ranked) == [0, 5]
+
+
+def test_config_from_settings_and_validation() -> None:
+    from segue.settings import load_settings
+
+    settings = load_settings("dev", ["serving.max_per_artist=2", "serving.rerank='diversity'"])
+    config = PostProcessConfig.from_settings(settings.serving)
+    assert (config.max_per_artist, config.rerank) == (2, "diversity")
+    with pytest.raises(ValueError, match="rerank"):
+        PostProcessConfig(rerank="random")  # type: ignore[arg-type]
+
+
+def test_wrong_score_length_is_refused() -> None:
+    with pytest.raises(ValueError, match="expected 10 scores"):
+        rank_items(np.ones(3, dtype=np.float32), 2, catalogue())
