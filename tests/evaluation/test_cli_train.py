@@ -1,0 +1,172 @@
+"""`segue train|evaluate|benchmark|tune`: exit codes, printed results, files written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from segue.cli.main import app
+from segue.data.dataset import Dataset
+
+SMALL = ["--set", "evaluation.holdout_per_user=3"]
+
+
+@pytest.fixture
+def ratings(tmp_path: Path, make_ratings: Callable[..., Dataset]) -> str:
+    return str(make_ratings(tmp_path / "ratings").directory)
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--task", "ads", "--model", "ease"], "unknown task"),
+        (["--task", "user-items", "--model", "deep-magic"], "unknown model"),
+        (["--task", "next-song", "--model", "ease"], "does not serve"),
+        (["--task", "user-items", "--model", "ease", "--protocol", "k-fold"], "unknown protocol"),
+        (["--task", "user-items", "--model", "ease", "--set", "models.ease.l2=-1"], "invalid"),
+    ],
+)
+def test_train_refuses_bad_input_with_exit_2(ratings: str, args: list[str], message: str) -> None:
+    code, output = _run("train", *args, "--data", ratings, "--no-track", *SMALL)
+    assert code == 2
+    assert message in output
+
+
+def test_train_refuses_a_missing_dataset(tmp_path: Path) -> None:
+    code, output = _run(
+        "train", "--task", "user-items", "--model", "ease", "--data", str(tmp_path / "none")
+    )
+    assert code == 2
+    assert "not a Segue dataset" in output
+
+
+def test_train_prints_metrics_and_saves_the_model_with_set_overrides(
+    ratings: str, tmp_path: Path
+) -> None:
+    code, output = _run(
+        "train",
+        "--task",
+        "user-items",
+        "--model",
+        "ease",
+        "--data",
+        ratings,
+        "--set",
+        "models.ease.l2=300",
+        "--save-model",
+        str(tmp_path / "saved"),
+        "--no-track",
+        *SMALL,
+    )
+    assert code == 0, output
+    assert "ndcg_at_10" in output and "validation" in output and "test" in output
+    assert "run id: (not tracked)" in output
+    saved = json.loads((tmp_path / "saved" / "model.json").read_text(encoding="utf-8"))
+    assert saved["config"]["l2"] == 300.0
+
+    code, output = _run(
+        "evaluate",
+        "--model-dir",
+        str(tmp_path / "saved"),
+        "--data",
+        ratings,
+        "--task",
+        "user-items",
+        *SMALL,
+    )
+    assert code == 0, output
+    assert "ndcg_at_10" in output
+
+
+def test_train_prints_the_run_id(ratings: str, tracking_overrides: list[str]) -> None:
+    sets = [arg for value in tracking_overrides for arg in ("--set", value)]
+    code, output = _run(
+        "train", "--task", "user-items", "--model", "most-popular", "--data", ratings, *SMALL, *sets
+    )
+    assert code == 0, output
+    run_line = [line for line in output.splitlines() if line.startswith("run id: ")]
+    assert len(run_line[0].removeprefix("run id: ")) == 32
+
+
+def test_evaluate_needs_exactly_one_model_source(ratings: str) -> None:
+    code, output = _run("evaluate", "--data", ratings)
+    assert code == 2
+    assert "exactly one of --model-dir or --run" in output
+
+
+def test_leaky_is_refused_outside_random_holdout(ratings: str) -> None:
+    code, output = _run(
+        "train",
+        "--task",
+        "user-items",
+        "--model",
+        "ease",
+        "--data",
+        ratings,
+        "--protocol",
+        "leave-last-one-out",
+        "--leaky",
+        "--no-track",
+    )
+    assert code == 2
+    assert "leaky" in output
+
+
+def test_benchmark_writes_a_leaderboard(ratings: str, tmp_path: Path) -> None:
+    out = tmp_path / "board"
+    code, output = _run(
+        "benchmark",
+        "--task",
+        "user-items",
+        "--data",
+        ratings,
+        "--models",
+        "most-popular,ease",
+        "--out",
+        str(out),
+        "--no-track",
+        *SMALL,
+    )
+    assert code == 0, output
+    assert "| 1 |" in output and "most-popular" in output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "leaderboard.csv",
+        "leaderboard.md",
+        "leaderboard.png",
+    ]
+
+
+def test_benchmark_refuses_an_unknown_model(ratings: str) -> None:
+    code, output = _run(
+        "benchmark", "--task", "user-items", "--data", ratings, "--models", "ease,nope"
+    )
+    assert code == 2
+    assert "unknown model" in output
+
+
+def test_tune_writes_the_best_config_where_train_reads_it(ratings: str) -> None:
+    code, output = _run(
+        "tune",
+        "--task",
+        "user-items",
+        "--model",
+        "item-knn",
+        "--data",
+        ratings,
+        "--trials",
+        "2",
+        "--no-track",
+        *SMALL,
+    )
+    assert code == 0, output
+    assert "best config written to .segue/tuned/user-items/item-knn.toml" in output
+    assert Path(".segue/tuned/user-items/item-knn.toml").exists()

@@ -1,0 +1,108 @@
+"""Tuning: trials on the validation metric, nested runs, the best config written, studies resumed."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from segue.data.dataset import Dataset
+from segue.evaluation.tuning import (
+    SEARCH_SPACES,
+    TuningError,
+    load_tuned_params,
+    search_space_for,
+    tune,
+    tuning_storage_url,
+)
+from segue.models.base import MODEL_NAMES, create_model, model_class
+from segue.settings import load_settings
+from segue.tracking.runs import open_tracking
+from segue.training_job import resolve_params
+
+SMALL = ["evaluation.holdout_per_user=3", "evaluation.cutoffs=[10]"]
+
+
+def test_two_trials_write_the_best_config_and_a_rerun_resumes_the_study(
+    tmp_path: Path, make_ratings: Callable[..., Dataset], tracking_overrides: list[str]
+) -> None:
+    settings = load_settings(overrides=[*SMALL, *tracking_overrides])
+    dataset = make_ratings(tmp_path / "ratings")
+    first = tune(settings, "user-items", "ease", dataset.directory, trials=2, progress=False)
+    assert (first.n_trials, first.new_trials) == (2, 2)
+    assert first.storage == "sqlite:///.segue/optuna.db"
+    assert first.tuned_path == Path(".segue/tuned/user-items/ease.toml")
+    written = tomllib.loads(first.tuned_path.read_text(encoding="utf-8"))
+    assert written["models"]["ease"] == first.best_params
+    assert set(first.best_params) == {"l2"}
+    assert load_tuned_params(settings, "user-items", "ease") == first.best_params
+    assert resolve_params(settings, "user-items", "ease") == first.best_params
+
+    store = open_tracking(settings)
+    trials = store.client.search_runs(
+        [store.experiment_id], f"tags.mlflow.parentRunId = '{first.parent_run_id}'"
+    )
+    assert len(trials) == 2
+    assert all("validation_ndcg_at_10" in run.data.metrics for run in trials)
+    assert max(run.data.metrics["validation_ndcg_at_10"] for run in trials) == pytest.approx(
+        first.best_value
+    )
+
+    again = tune(
+        settings,
+        "user-items",
+        "ease",
+        dataset.directory,
+        trials=1,
+        study_name=first.study_name,
+        track=False,
+        progress=False,
+    )
+    assert again.study_name == first.study_name
+    assert (again.n_trials, again.new_trials) == (3, 1)
+    assert again.best_value >= first.best_value
+
+
+def test_every_tunable_model_has_a_valid_space_over_its_own_fields() -> None:
+    import optuna
+
+    for name in MODEL_NAMES:
+        try:
+            fields = model_class(name).config_class.model_fields
+        except ImportError:
+            continue  # a model family not built yet
+        if name not in SEARCH_SPACES:
+            with pytest.raises(TuningError):
+                search_space_for(name)
+            continue
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(3):
+            suggested = search_space_for(name)(study.ask())
+            assert set(suggested) <= set(fields), name
+            create_model(name, suggested)  # every suggestion passes the config's validation
+
+
+def test_storage_follows_the_tracking_database() -> None:
+    assert tuning_storage_url(load_settings()) == "sqlite:///.segue/optuna.db"
+    postgres = load_settings(
+        overrides=["tracking.tracking_uri=postgresql://postgres@127.0.0.1:5432/segue"]
+    )
+    assert tuning_storage_url(postgres).endswith("?options=-csearch_path%3Doptuna")
+    explicit = load_settings(overrides=["evaluation.tuning_storage=sqlite:///studies.db"])
+    assert tuning_storage_url(explicit) == "sqlite:///studies.db"
+
+
+def test_a_model_without_hyperparameters_cannot_be_tuned(
+    tmp_path: Path, make_ratings: Callable[..., Dataset]
+) -> None:
+    dataset = make_ratings(tmp_path / "ratings")
+    with pytest.raises(TuningError, match="no hyperparameters"):
+        tune(
+            load_settings(overrides=SMALL),
+            "user-items",
+            "most-popular",
+            dataset.directory,
+            trials=1,
+        )
