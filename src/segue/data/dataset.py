@@ -3,7 +3,8 @@
 Layout of a dataset directory::
 
     items.parquet         item vocabulary: item (int index, 0..n-1), key (str, canonical id),
-                          artist (str, "" when none), title (str), count (int, kept interactions)
+                          artist (str, "" when none), title (str), count (int, kept interactions),
+                          optional genres (str, "|"-separated; ratings datasets)
     interactions.parquet  sequence (str: playlist or user id), item (int), position (int, order
                           inside the sequence), timestamp (int64 seconds or null), rating (float or null)
     aliases.parquet       playlists only: alias (str, normalised artist name) -> artist (str, canonical)
@@ -26,6 +27,7 @@ from segue.data.interactions import Interactions
 
 DatasetKind = Literal["playlists", "ratings"]
 ITEM_COLUMNS = ["item", "key", "artist", "title", "count"]
+OPTIONAL_ITEM_COLUMNS = ["genres"]
 INTERACTION_COLUMNS = ["sequence", "item", "position", "timestamp", "rating"]
 
 
@@ -110,7 +112,8 @@ def write_dataset(
     """Write the layout above; the fingerprint is computed here from the content."""
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
-    items = items[ITEM_COLUMNS].reset_index(drop=True)
+    extra = [column for column in OPTIONAL_ITEM_COLUMNS if column in items.columns]
+    items = items[ITEM_COLUMNS + extra].reset_index(drop=True)
     interactions = interactions[INTERACTION_COLUMNS].reset_index(drop=True)
     if len(items) and not np.array_equal(items["item"].to_numpy(), np.arange(len(items))):
         raise DatasetError("items.item must be 0..n-1 in order")
@@ -119,6 +122,8 @@ def write_dataset(
     interactions.to_parquet(root / "interactions.parquet", index=False)
     if aliases is not None:
         aliases.to_parquet(root / "aliases.parquet", index=False)
+    else:
+        (root / "aliases.parquet").unlink(missing_ok=True)  # left by an earlier playlists dataset
     (root / "dataset.json").write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
