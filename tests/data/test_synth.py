@@ -244,7 +244,7 @@ def test_bundled_sample_is_small_and_matches_the_generator(tmp_path: Path) -> No
     playlists, ratings = sample_path("playlists.json"), sample_path("ratings")
     for path in (playlists, ratings / "ratings.csv", ratings / "movies.csv"):
         assert path.stat().st_size < 1_000_000
-    write_playlists(generate_playlists(300, 400, seed=42), tmp_path / "playlists.json")
+    write_playlists(generate_playlists(300, 400, 42, 0.02), tmp_path / "playlists.json")
     assert (tmp_path / "playlists.json").read_bytes() == playlists.read_bytes()
     write_ratings(*generate_ratings(300, 600, seed=42, n_bots=3), tmp_path / "ratings")
     for name in ("ratings.csv", "movies.csv"):
