@@ -70,6 +70,9 @@ class TrackingSettings(_Section):
     model_name_user_items: str = "{env}.segue-user-items"
     promotion_metric: str = "ndcg_at_10"
     promotion_min_gain: float = Field(0.0, ge=0)
+    model_cache_dir: Path = Path(".segue/cache/models")
+    lock_uri: str = ""
+    request_timeout_seconds: int = Field(10, ge=1)
 
 
 class ServingSettings(_Section):

@@ -2,7 +2,8 @@
 
 Directory layout (also the artifact layout inside the logged MLflow model)::
 
-    package.json      task, model name, dataset fingerprint, split protocol, metrics, config
+    package.json      task, model name and metadata: dataset_fingerprint, split ({protocol, seed,
+                      ...}), metrics (test), validation_metrics, config
     model/            the scorer as saved by ``Scorer.save`` (arrays + JSON, no pickles)
     items.parquet     the catalogue: item, key, artist, title, count
     users.parquet     known users' training histories: sequence (str id), item (int), position
@@ -50,7 +51,14 @@ class ModelPackage:
         return str(self.metadata.get("dataset_fingerprint", ""))
 
     @property
+    def protocol(self) -> str:
+        """The split protocol its ``metrics`` were measured with (``metadata["split"]``)."""
+        split = self.metadata.get("split", {})
+        return str(split.get("protocol", "")) if isinstance(split, dict) else ""
+
+    @property
     def metrics(self) -> dict[str, float]:
+        """Test metrics, flat (``ndcg_at_10``...): what the promotion gate compares."""
         return dict(self.metadata.get("metrics", {}))
 
     def save(self, directory: str | Path) -> Path:
