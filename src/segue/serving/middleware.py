@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from segue.monitoring.prometheus import UNMATCHED_ROUTE, ServingMetrics
 from segue.serving.problems import PROBLEM_MEDIA_TYPE, problem_body
@@ -25,7 +25,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class MetricsMiddleware:
     """Counts every HTTP request and times it, labelled by route template, method and status."""
 
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics, routes: Callable[[], list]) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = routes
@@ -54,8 +54,9 @@ class MetricsMiddleware:
         route = scope.get("route")
         if route is not None:
             return getattr(route, "path", UNMATCHED_ROUTE)
-        # Rejected before routing (e.g. 413): find the template the path would have matched.
-        for candidate in self.routes():
+        # Rejected before routing (e.g. 413): find the template the path would have matched
+        # among the app's own routes (given explicitly: FastAPI's route list nests routers).
+        for candidate in self.routes:
             match, _ = candidate.matches(scope)
             if match is Match.FULL:
                 return getattr(candidate, "path", UNMATCHED_ROUTE)

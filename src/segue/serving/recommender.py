@@ -79,6 +79,11 @@ class ServingModel:
         self.keys = items["key"].astype(str).tolist()
         self.artists = items["artist"].fillna("").astype(str).tolist()
         self.titles = items["title"].fillna("").astype(str).tolist()
+        if package.scorer.n_items != len(self.keys):
+            raise ValueError(
+                f"{task}: the scorer knows {package.scorer.n_items} items, the catalogue "
+                f"{len(self.keys)}"
+            )
         self.matcher = SongMatcher(items, package.aliases, fuzzy_threshold)
         identify = self.matcher.identify_artist
         self.catalogue = RankingCatalogue.from_items(
@@ -90,11 +95,8 @@ class ServingModel:
             ],
             identify_artist=identify,
         )
-        if package.scorer.n_items != len(self.keys):
-            raise ValueError(
-                f"{task}: the scorer knows {package.scorer.n_items} items, the catalogue "
-                f"{len(self.keys)}"
-            )
+        # A version that cannot score one history must fail here, before it replaces another.
+        self.package.scorer.score([np.zeros(1, dtype=np.int64)])
 
     @property
     def algorithm(self) -> str:

@@ -195,7 +195,7 @@ async def loaded_models(state: StateDep) -> ModelsResponse:
 @router.post(
     "/admin/reload",
     response_model=ReloadResponse,
-    responses=problem_responses(401),
+    responses=problem_responses(401, 422),
     summary="Load the current champions now",
     tags=["operations"],
 )
