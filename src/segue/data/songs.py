@@ -575,15 +575,23 @@ class AliasTable:
 
     A name in brackets beside another is an alias only when the two are written in different
     scripts (a translation or transliteration: ``JANNABI(잔나비)``), because same-script brackets
-    are usually something else (``Jimin (BTS)``). An alias written beside two different names, or
-    already tied to another artist, is ambiguous and ignored. Every decision is taken over all
-    observations at once, so the result does not depend on input order. Names are kept in key
-    form (:func:`normalize_name`); each group's canonical name is its alphabetically first
-    member, preferring names that were canonical in a loaded table so saved keys stay valid.
+    are usually something else (``Jimin (BTS)``). Conflicts are settled so that a member never
+    takes over a group:
+
+    * an alias written beside two different names (``지민 (BTS)``, ``뷔 (BTS)``) is ignored;
+    * when a name with aliases of its own is itself written as someone's alias (``지민 (BTS)``
+      and ``BTS (방탄소년단)``), the more often seen side wins and a tie drops both;
+    * an alias tied to an artist by a loaded table cannot be claimed by another name.
+
+    Every decision is taken over all observations at once, so the result does not depend on
+    input order. Names are kept in key form (:func:`normalize_name`); each group's canonical name
+    is its alphabetically first member, preferring names that were canonical in a loaded table
+    so that saved keys stay valid.
     """
 
     def __init__(self) -> None:
-        self._claims: dict[str, set[str]] = {}  # alias -> names it was written beside
+        # alias -> {name it was written beside: number of observations}
+        self._claims: dict[str, dict[str, int]] = {}
         self._saved: dict[str, str] = {}  # alias -> artist, from a loaded table
         self._resolved: dict[str, str] | None = None
 
@@ -598,7 +606,8 @@ class AliasTable:
                 continue
             if _scripts(name) == _scripts(alias):
                 continue
-            self._claims.setdefault(alias, set()).add(name)
+            claimants = self._claims.setdefault(alias, {})
+            claimants[name] = claimants.get(name, 0) + 1
             self._resolved = None
 
     def canonical(self, name: str) -> str:
@@ -612,7 +621,7 @@ class AliasTable:
 
     def copy(self) -> AliasTable:
         table = AliasTable()
-        table._claims = {alias: set(names) for alias, names in self._claims.items()}
+        table._claims = {alias: dict(names) for alias, names in self._claims.items()}
         table._saved = dict(self._saved)
         return table
 
@@ -647,6 +656,32 @@ class AliasTable:
             self._resolved = self._resolve()
         return self._resolved
 
+    def _accepted_claims(self) -> list[tuple[str, str]]:
+        """The (name, alias) observations that survive the conflict rules in the class docstring."""
+        own: dict[str, dict[str, int]] = {}  # name -> {its alias: observations}
+        for alias, claimants in self._claims.items():
+            for name, seen in claimants.items():
+                own.setdefault(name, {})[alias] = seen
+        dropped: set[tuple[str, str]] = set()
+        for alias, claimants in self._claims.items():
+            if len(claimants) > 1:
+                dropped.update((name, alias) for name in claimants)
+                continue
+            ((name, seen),) = claimants.items()
+            rivals = {other: count for other, count in own.get(alias, {}).items() if other != name}
+            if rivals:
+                strongest = max(rivals.values())
+                if seen <= strongest:
+                    dropped.add((name, alias))
+                if seen >= strongest:
+                    dropped.update((alias, other) for other in rivals)
+        return [
+            (name, alias)
+            for alias, claimants in self._claims.items()
+            for name in claimants
+            if (name, alias) not in dropped
+        ]
+
     def _resolve(self) -> dict[str, str]:
         parent: dict[str, str] = {}
 
@@ -664,17 +699,7 @@ class AliasTable:
         for alias, artist in self._saved.items():
             union(alias, artist)
         saved_group = {name: find(name) for name in list(parent)}
-        aliases_of: dict[str, set[str]] = {}
-        for alias, names in self._claims.items():
-            for name in names:
-                aliases_of.setdefault(name, set()).add(alias)
-        for alias, names in self._claims.items():
-            if len(names) != 1:
-                continue
-            (name,) = names
-            own_aliases = aliases_of.get(alias)
-            if own_aliases and name not in own_aliases:
-                continue  # "지민 (BTS)" while BTS has aliases of its own
+        for name, alias in self._accepted_claims():
             if alias in saved_group and saved_group[alias] != saved_group.get(name):
                 continue
             union(alias, name)
@@ -769,11 +794,14 @@ def parse_songs(
     analysed: dict[str, _SongParts | str] = {}
     with _collector_paused():
         for raw in raws:
-            if isinstance(raw, str) and raw not in analysed:
+            if not isinstance(raw, str):
+                continue
+            parts = analysed.get(raw)
+            if parts is None:
                 # Distinct strings are deduplicated here, so the shared LRU cache is bypassed.
                 parts = analysed[raw] = _analyse.__wrapped__(raw, MAX_LENGTH)
-                if learn and not isinstance(parts, str) and parts.pairs:
-                    table.add_pairs(parts.pairs)
+            if learn and not isinstance(parts, str) and parts.pairs:
+                table.add_pairs(parts.pairs)  # every occurrence counts as evidence
         return _build_all(raws, analysed, table), table
 
 
