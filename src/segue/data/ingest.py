@@ -19,6 +19,7 @@ playlist keeps the rest.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,13 +28,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from segue import __version__
-from segue.data.dataset import Dataset, write_dataset
+from segue.data.dataset import Dataset, DatasetKind, write_dataset
 from segue.data.readers import (
     InputError,
     InvalidSong,
     PlaylistRecord,
+    RatingsTable,
     find_playlist_files,
     has_lone_surrogate,
     json_type,
@@ -134,14 +137,14 @@ def _check_accounting(counts: dict[str, dict[str, int]], units: Sequence[str]) -
 
 def _write(
     out: Path,
-    kind: str,
+    kind: DatasetKind,
     items: pd.DataFrame,
     interactions: pd.DataFrame,
     manifest: dict[str, Any],
     aliases: pd.DataFrame | None,
     log: RejectionLog,
 ) -> IngestResult:
-    dataset = write_dataset(out, kind, items, interactions, manifest, aliases)  # type: ignore[arg-type]
+    dataset = write_dataset(out, kind, items, interactions, manifest, aliases)
     rejected_path = log.write(out / REJECTED_FILE)
     return IngestResult(dataset, rejected_path, len(log))
 
@@ -181,6 +184,8 @@ def _interactions_frame(
 
 @dataclass
 class _PlaylistCorpus:
+    """Valid playlists in input order and all their song entries, concatenated."""
+
     ids: list[str]
     sources: list[str]
     lines: list[int | None]
@@ -189,6 +194,13 @@ class _PlaylistCorpus:
     songs: list[Any]
     n_records: int
     files: list[dict[str, Any]]
+
+    def entry_location(self) -> tuple[np.ndarray, np.ndarray]:
+        """For every song entry: its playlist's number and its position inside that playlist."""
+        lengths = np.asarray(self.lengths, dtype=np.int64)
+        playlist_of = np.repeat(np.arange(len(lengths)), lengths)
+        starts = np.cumsum(lengths) - lengths
+        return playlist_of, np.arange(len(playlist_of)) - starts[playlist_of]
 
 
 def _collect_playlists(
@@ -265,7 +277,13 @@ def _unique_problems(uniques: np.ndarray, max_length: int) -> list[str | None]:
     return problems
 
 
-def _parse_corpus(songs: list[Any], max_length: int) -> _ParsedCorpus:
+def _announce(progress: bool, message: str) -> None:
+    # Same rule as the tqdm bars: only on an interactive terminal.
+    if progress and sys.stderr.isatty():
+        tqdm.write(message, file=sys.stderr)
+
+
+def _parse_corpus(songs: list[Any], max_length: int, progress: bool) -> _ParsedCorpus:
     """Validate and parse every distinct song string once; map the result back to the entries."""
     from segue.data.songs import SongParseError, parse_songs
 
@@ -283,6 +301,7 @@ def _parse_corpus(songs: list[Any], max_length: int) -> _ParsedCorpus:
     codes, uniques = pd.factorize(entries[text_positions])
     uniques = np.asarray(uniques, dtype=object)
     problems = _unique_problems(uniques, max_length)
+    _announce(progress, f"parsing {len(uniques):,} distinct song strings of {len(songs):,} entries")
     candidates = [i for i, problem in enumerate(problems) if problem is None]
     results, aliases = parse_songs([uniques[i] for i in candidates])
     parsed_at: list[int] = []
@@ -322,9 +341,7 @@ def _parse_corpus(songs: list[Any], max_length: int) -> _ParsedCorpus:
 
 
 def _playlist_frame(corpus: _PlaylistCorpus, parsed: _ParsedCorpus) -> pd.DataFrame:
-    lengths = np.asarray(corpus.lengths, dtype=np.int64)
-    playlist_of = np.repeat(np.arange(len(lengths)), lengths)
-    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    playlist_of, song_of = corpus.entry_location()
     entry = np.arange(len(playlist_of))
     valid = parsed.entry_keys >= 0
     kept = int(valid.sum())
@@ -332,7 +349,7 @@ def _playlist_frame(corpus: _PlaylistCorpus, parsed: _ParsedCorpus) -> pd.DataFr
         {
             "sequence": pd.Categorical.from_codes(playlist_of[valid], categories=corpus.ids),
             "item": parsed.entry_keys[valid],
-            "position": (entry - starts)[valid],
+            "position": song_of[valid],
             "timestamp": pd.arrays.IntegerArray(
                 np.zeros(kept, dtype=np.int64), np.ones(kept, dtype=bool)
             ),
@@ -343,13 +360,9 @@ def _playlist_frame(corpus: _PlaylistCorpus, parsed: _ParsedCorpus) -> pd.DataFr
 
 
 def _song_rejection(
-    corpus: _PlaylistCorpus,
-    playlist: int,
-    song: int,
-    stage: str,
-    reason: str,
-    value: Any,
+    corpus: _PlaylistCorpus, playlist: int, song: int, entry: int, stage: str, reason: str
 ) -> Rejection:
+    value = corpus.songs[entry]
     return Rejection(
         unit="song",
         source=corpus.sources[playlist],
@@ -378,13 +391,22 @@ def _playlist_rejection(
     )
 
 
+def _reject_song_entries(
+    corpus: _PlaylistCorpus, entries: np.ndarray, stage: str, reasons: list[str], log: RejectionLog
+) -> None:
+    playlist_of, song_of = corpus.entry_location()
+    for entry, reason in zip(entries.tolist(), reasons, strict=True):
+        playlist, song = int(playlist_of[entry]), int(song_of[entry])
+        log.add(_song_rejection(corpus, playlist, song, entry, stage, reason))
+
+
 def _reject_rule_drops(
     outcome: RulesOutcome,
     corpus: _PlaylistCorpus,
     settings: DataSettings,
     log: RejectionLog,
 ) -> None:
-    starts = np.cumsum(corpus.lengths) - np.asarray(corpus.lengths, dtype=np.int64)
+    """Song lines for every dropped entry, then playlist lines for every dropped playlist."""
     position_of = {identifier: number for number, identifier in enumerate(corpus.ids)}
     dropped = outcome.dropped
     short_sizes = (
@@ -402,13 +424,7 @@ def _reject_rule_drops(
     }
     for stage in RULE_ORDER:
         rows = dropped[dropped["stage"] == stage]
-        playlists = rows["sequence"].cat.codes.to_numpy()
-        entries = rows["entry"].to_numpy()
-        for playlist, entry, reason in zip(
-            playlists.tolist(), entries.tolist(), rows["reason"].tolist(), strict=True
-        ):
-            song = entry - int(starts[playlist])
-            log.add(_song_rejection(corpus, playlist, song, stage, reason, corpus.songs[entry]))
+        _reject_song_entries(corpus, rows["entry"].to_numpy(), stage, rows["reason"].tolist(), log)
         for identifier in outcome.dropped_sequences.get(stage, []):
             number = position_of[identifier]
             log.add(_playlist_rejection(corpus, number, stage, sequence_reasons[stage](identifier)))
@@ -428,22 +444,10 @@ def ingest_playlists(
     corpus = _collect_playlists(paths, log, progress)
     read_dropped = log.count("playlist", STAGE_READ)
     parse_dropped_playlists = log.count("playlist", STAGE_PARSE)
-    parsed = _parse_corpus(corpus.songs, settings.max_song_length)
-    lengths = np.asarray(corpus.lengths, dtype=np.int64)
-    playlist_of = np.repeat(np.arange(len(lengths)), lengths)
-    starts = np.cumsum(lengths) - lengths
-    for entry in sorted(parsed.entry_reasons):
-        playlist = int(playlist_of[entry])
-        log.add(
-            _song_rejection(
-                corpus,
-                playlist,
-                entry - int(starts[playlist]),
-                STAGE_PARSE,
-                parsed.entry_reasons[entry],
-                corpus.songs[entry],
-            )
-        )
+    parsed = _parse_corpus(corpus.songs, settings.max_song_length, progress)
+    unparsed = np.array(sorted(parsed.entry_reasons), dtype=np.int64)
+    reasons = [parsed.entry_reasons[entry] for entry in unparsed.tolist()]
+    _reject_song_entries(corpus, unparsed, STAGE_PARSE, reasons, log)
     frame = _playlist_frame(corpus, parsed)
     outcome = apply_rules(frame, settings, banned, sequence_ids=corpus.ids)
     _reject_rule_drops(outcome, corpus, settings, log)
@@ -507,41 +511,21 @@ def ingest_playlists(
 # -- ratings ---------------------------------------------------------------------------------
 
 
-def ingest_ratings(
-    path: str | Path,
-    out: str | Path,
-    settings: DataSettings,
-    *,
-    strict: bool = False,
-    progress: bool = True,
-) -> IngestResult:
-    """Ingest MovieLens ratings (latest-small CSV, ml-100k or ml-1m) into a dataset at ``out``."""
-    banned = _banned(settings)
-    log = RejectionLog(strict=strict)
-    table = read_ratings(path, progress=progress)
-    log.extend(table.rejections)
-    ratings = table.ratings
-    user_codes, users = pd.factorize(ratings["user"])
-    movie_codes, movies = pd.factorize(ratings["movie"])
-    order = np.lexsort((ratings["line"].to_numpy(), ratings["timestamp"].to_numpy(), user_codes))
-    position = np.empty(len(ratings), dtype=np.int64)
-    sorted_users = user_codes[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_users)) + 1] if len(order) else np.empty(0, int)
+def _positions_in_time_order(
+    users: np.ndarray, timestamps: np.ndarray, lines: np.ndarray
+) -> np.ndarray:
+    """Each rating's rank inside its user's history, by time and then by file order."""
+    order = np.lexsort((lines, timestamps, users))
+    position = np.empty(len(order), dtype=np.int64)
+    if not len(order):
+        return position
+    starts = np.r_[0, np.flatnonzero(np.diff(users[order])) + 1]
     run_lengths = np.diff(np.r_[starts, len(order)])
     position[order] = np.arange(len(order)) - np.repeat(starts, run_lengths)
-    user_ids = [str(user) for user in users]
-    frame = pd.DataFrame(
-        {
-            "sequence": pd.Categorical.from_codes(user_codes, categories=user_ids),
-            "item": movie_codes.astype(np.int64),
-            "position": position,
-            "timestamp": pd.array(ratings["timestamp"].to_numpy(), dtype="Int64"),
-            "rating": ratings["rating"].to_numpy(),
-            "line": ratings["line"].to_numpy(),
-        }
-    )
-    outcome = apply_rules(frame, settings, banned, sequence_ids=user_ids)
-    dropped = outcome.dropped
+    return position
+
+
+def _reject_rating_rows(dropped: pd.DataFrame, table: RatingsTable, log: RejectionLog) -> None:
     for stage in RULE_ORDER:
         rows = dropped[dropped["stage"] == stage].sort_values("line", kind="stable")
         for line, user, reason in zip(
@@ -558,6 +542,40 @@ def ingest_ratings(
                     sequence=str(user),
                 )
             )
+
+
+def ingest_ratings(
+    path: str | Path,
+    out: str | Path,
+    settings: DataSettings,
+    *,
+    strict: bool = False,
+    progress: bool = True,
+) -> IngestResult:
+    """Ingest MovieLens ratings (latest-small CSV, ml-100k or ml-1m) into a dataset at ``out``."""
+    banned = _banned(settings)
+    log = RejectionLog(strict=strict)
+    table = read_ratings(path, progress=progress)
+    log.extend(table.rejections)
+    ratings = table.ratings
+    user_codes, users = pd.factorize(ratings["user"])
+    movie_codes, movies = pd.factorize(ratings["movie"])
+    position = _positions_in_time_order(
+        user_codes, ratings["timestamp"].to_numpy(), ratings["line"].to_numpy()
+    )
+    user_ids = [str(user) for user in users]
+    frame = pd.DataFrame(
+        {
+            "sequence": pd.Categorical.from_codes(user_codes, categories=user_ids),
+            "item": movie_codes.astype(np.int64),
+            "position": position,
+            "timestamp": pd.array(ratings["timestamp"].to_numpy(), dtype="Int64"),
+            "rating": ratings["rating"].to_numpy(),
+            "line": ratings["line"].to_numpy(),
+        }
+    )
+    outcome = apply_rules(frame, settings, banned, sequence_ids=user_ids)
+    _reject_rating_rows(outcome.dropped, table, log)
 
     ordered, counts, new_index = _rank_items(outcome.kept["item"].to_numpy(), len(movies))
     catalogue = table.movies.set_index("movie").loc[np.asarray(movies, dtype=object)[ordered]]
