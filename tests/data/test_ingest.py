@@ -390,3 +390,13 @@ def test_cli_refuses_a_missing_path_with_exit_code_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "no such file or directory" in result.output
+
+
+def test_cli_fails_when_nothing_survives(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.jsonl"
+    path.write_text("not json\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = invoke("ingest", "playlists", str(path), "--out", str(out))
+    assert result.exit_code == 2
+    assert "nothing was kept" in result.output
+    assert len(read_rejections(out / "rejected.jsonl")) == 1

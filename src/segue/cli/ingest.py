@@ -60,6 +60,8 @@ def _run(call: Callable[[], IngestResult]) -> None:
     except (InputError, OSError) as error:
         fail(str(error), code=EXIT_BAD_INPUT)
     _print_summary(result)
+    if len(result.dataset.interactions) == 0:
+        fail(f"nothing was kept; see why in {result.rejected_path}", code=EXIT_BAD_INPUT)
 
 
 @ingest_app.command("playlists")

@@ -14,6 +14,10 @@ Counting unit, so that input = kept + rejected can be checked from the files alo
 Song strings are parsed once per distinct string, over the whole corpus at once, so the alias
 table is learned from every file; a song that cannot be parsed is rejected alone and its
 playlist keeps the rest.
+
+Strict mode raises at the first unreadable or invalid record: playlist records are checked as
+they are read, song entries once all records are in (they are parsed together), so a bad song
+is reported only when no record-level problem came first. Rule drops are policy, never errors.
 """
 
 from __future__ import annotations
