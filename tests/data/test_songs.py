@@ -23,6 +23,12 @@ PARSED = {
     "00:00 아이유 (IU) - 밤편지 [Official MV]": ("아이유 (IU)", "밤편지", (), "iu|밤편지"),
     "IU - 밤편지": ("IU", "밤편지", (), "iu|밤편지"),
     "Coldplay - Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
+    "The Beatles - Yellow Submarine": (
+        "The Beatles",
+        "Yellow Submarine",
+        (),
+        "beatles|yellowsubmarine",
+    ),
     # positions
     "1:02:03 Coldplay - Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
     "[03:15] Coldplay - Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
@@ -39,6 +45,8 @@ PARSED = {
     "Coldplay － Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
     "Coldplay | Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
     "Coldplay｜Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
+    "Coldplay－Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
+    "Coldplay–Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
     "Coldplay _ Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
     "Coldplay / Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
     "Coldplay -Yellow": ("Coldplay", "Yellow", (), "coldplay|yellow"),
@@ -180,6 +188,11 @@ SAME_SONG = [
         "Dua Lipa feat. DaBaby - Levitating",
         "Dua Lipa - Levitating",
         "Dua Lipa ft. DaBaby – Levitating [Official Music Video]",
+    ],
+    [
+        "The Beatles - Hey Jude",
+        "Beatles - Hey Jude",
+        "the beatles－hey jude",
     ],
     [
         "Beyoncé - Halo",

@@ -8,18 +8,20 @@ different songs.
 What the parser does, in order:
 
 1. Rejects non-strings, strings longer than ``max_length``, lone surrogates and blank strings.
-2. NFKC-normalises (full-width ``－ ｜ （）`` become ``- | ()``), maps every dash (en, em, minus,
-   ...) to ``-`` and curly quotes to straight ones, drops emoji, zero-width and control characters.
+2. NFKC-normalises (full-width ``｜ （）`` become ``| ()``), reads hyphens and minus signs as
+   ``-`` and typographic dashes (en, em, full-width ``－``) as a spaced `` - ``, straightens curly
+   quotes, and drops emoji, zero-width and control characters.
 3. Strips leading positions (``00:00``, ``1:02:03``, ``[03:15]``, ``00:00 - 03:15``, ``1.``,
    ``01)``, ``#3``) and a trailing timestamp.
 4. Drops decorations in brackets ``() [] {} 【】 〔〕 〖〗`` anywhere: video and audio labels
    (``Official Video``, ``[MV]``, ``[M/V]``, ``Lyrics``, ``Audio``, ``[4K]``, ``Visualizer``),
    ``Live``, ``Remastered 2015``, ``From "Film"``, ``Prod. by X``, subtitles, Korean, Japanese and
    Chinese equivalents (``가사``, ``歌詞``, ``官方``).
-5. Splits artist from title at the first separator, in this priority: a dash with space on at
-   least one side (``-``, en and em dash, ``－``), then ``|`` or ``｜``, then ``_`` with space
-   on a side, then `` / `` with spaces on both sides. ``~`` is not a separator (Japanese titles
-   use ``~subtitle~``); unspaced hyphens and slashes are not either (``JAY-Z``, ``AC/DC``).
+5. Splits artist from title at the first separator, in this priority: an en dash, em dash or
+   full-width ``－`` (spaced or not), or a hyphen with a space on at least one side; then ``|`` or
+   ``｜``; then ``_`` with a space on a side; then `` / `` with spaces on both sides. ``~`` is not
+   a separator (Japanese titles use ``~subtitle~``), nor are unspaced hyphens and slashes
+   (``JAY-Z``, ``AC/DC``).
    Without a separator, a quoted or bracketed title after a name is recognised
    (``아이유 '밤편지'``, ``周杰倫【告白氣球】``); otherwise the artist is unknown (``""``) and
    the whole string is the title.
@@ -33,7 +35,8 @@ What the parser does, in order:
 
 Key format: ``"<artist>|<title>"``. Each part is NFKC, case-folded, stripped of Latin diacritics,
 with ``&`` and ``+`` read as ``and``, and every character that is not a letter or digit removed
-(spaces too, so Korean spacing variants agree): ``"iu|밤편지"``, ``"simonandgarfunkel|thebox"``.
+(spaces too, so Korean spacing variants agree); the artist part also loses a leading "The"
+(``The Beatles`` = ``Beatles``): ``"iu|밤편지"``, ``"simonandgarfunkel|theboxer"``.
 The artist part is the canonical name from the alias table (the alphabetically first name of the
 group, preferring names already canonical in a saved table); ``""`` when the artist is unknown.
 Featured artists, decorations and alternative titles are not part of the key; version markers are.
@@ -82,9 +85,13 @@ class SongParseError(ValueError):
 
 # ---------------------------------------------------------------- character-level cleaning
 
-_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
+# Hyphens and minus signs read as "-"; typographic dashes never occur inside a name, so they
+# always separate, with or without spaces (full-width "－" is written unspaced in CJK text).
+_HYPHENS = "\u2010\u2011\u2012\u2212\ufe63"
+_SEPARATING_DASHES = "\u2013\u2014\u2015\u2e3a\u2e3b\ufe31\ufe32\ufe58\uff0d"
 _TRANSLATION: dict[int, str | None] = {
-    **{ord(c): "-" for c in _DASHES},
+    **{ord(c): "-" for c in _HYPHENS},
+    **{ord(c): " - " for c in _SEPARATING_DASHES},
     **{ord(c): "|" for c in "\uff5c\u2502\u2503\u00a6"},
     **{ord(c): "'" for c in "\u2018\u2019\u201a\u201b\u2032"},
     **{ord(c): '"' for c in "\u201c\u201d\u201e\u2033"},
@@ -223,7 +230,8 @@ def _clean_characters(text: str) -> str:
         return text if text.isprintable() else text.translate(_TRANSLATION)
     if not _UNUSUAL.search(text):
         return unicodedata.normalize("NFKC", text)
-    text = unicodedata.normalize("NFKC", text)
+    # Translate before NFKC too: NFKC would turn "－" into a plain, unspaced "-".
+    text = unicodedata.normalize("NFKC", text.translate(_TRANSLATION))
     if _NEEDS_TRANSLATION.search(text):
         text = text.translate(_TRANSLATION)
     return _EMOJI.sub(" ", text)
@@ -273,6 +281,14 @@ _COMBINING_MARKS = re.compile("[\u0300-\u036f]")
 def normalize_name(text: str) -> str:
     """The key form of a name or title: case-folded, ``&`` as "and", letters and digits only."""
     return _key_from_folded(text.casefold())
+
+
+def normalize_artist(text: str) -> str:
+    """The key form of an artist name: :func:`normalize_name` without a leading "The"."""
+    folded = text.casefold().strip()
+    if folded.startswith("the ") and folded[4:].strip():
+        folded = folded[4:]
+    return _key_from_folded(folded)
 
 
 def _key_from_folded(folded: str) -> str:
@@ -352,9 +368,9 @@ def _artist_parts(text: str) -> _ArtistParts:
                 pairs.extend(name_pairs)
             elif kind is not _DECORATION:
                 display_pieces.append(group[0])
-                owner_key = normalize_name(owner)
+                owner_key = normalize_artist(owner)
                 pairs.extend(
-                    (owner_key, normalize_name(alias)) for alias in _ALIAS_LIST.split(value)
+                    (owner_key, normalize_artist(alias)) for alias in _ALIAS_LIST.split(value)
                 )
         display_pieces.append(text[last:])
         plain_pieces.append(text[last:])
@@ -363,10 +379,10 @@ def _artist_parts(text: str) -> _ArtistParts:
         if not plain.strip(_EDGE_JUNK + " ") and pairs:
             plain = text  # the whole name was bracketed: "(IU)"
     display = _tidy(_unquote(_tidy(text)))
-    name = normalize_name(plain)
+    name = normalize_artist(plain)
     components: tuple[str, ...] = (name,)
     if "&" in plain or "+" in plain or " and " in plain.casefold():
-        parts = tuple(c for c in map(normalize_name, _ARTIST_CONNECTOR.split(plain)) if c)
+        parts = tuple(c for c in map(normalize_artist, _ARTIST_CONNECTOR.split(plain)) if c)
         components = parts or components
     return _ArtistParts(display, name, components, tuple(pairs), tuple(featuring))
 
@@ -612,7 +628,7 @@ class AliasTable:
 
     def canonical(self, name: str) -> str:
         """The canonical key form of an artist name (the name itself when it has no aliases)."""
-        key = normalize_name(name)
+        key = normalize_artist(name)
         return self._mapping().get(key, key)
 
     def lookup(self, key: str) -> str | None:
