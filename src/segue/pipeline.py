@@ -77,8 +77,11 @@ def run_pipeline(
     unknown task or model raises ``TrainingError`` before any step runs; a step that fails is
     reported in the summary, not raised.
     """
+    from segue.tracking.registry import absolute_store
     from segue.training_job import check_task_and_model
 
+    # Every step must reach the same store, whatever the working directory does meanwhile.
+    settings = absolute_store(settings)
     model = model_name or DEFAULT_MODELS.get(task, "")
     check_task_and_model(task, model)
     source = Path(data_path)

@@ -53,7 +53,18 @@ def settings(empty_store: Path) -> Settings:
 
 @pytest.fixture
 def make_package(chain_sequences: Interactions) -> PackageFactory:
-    """A fitted most-popular package whose recorded metrics and provenance the test chooses."""
+    """A fitted most-popular package whose recorded metrics and provenance the test chooses.
+
+    Popularity rises with the item index (item 9 is the most popular).
+    """
+
+    # Extra one-song sequences make every item's popularity distinct: rankings have no ties.
+    extra = [np.array([item]) for item in range(chain_sequences.n_items) for _ in range(item + 1)]
+    interactions = Interactions(
+        [*chain_sequences.sequences, *extra],
+        chain_sequences.n_items,
+        [*chain_sequences.sequence_ids, *(f"x{i}" for i in range(len(extra)))],
+    )
 
     def build(
         ndcg: float = 0.5,
@@ -63,13 +74,13 @@ def make_package(chain_sequences: Interactions) -> PackageFactory:
         protocol: str = "playlist-holdout",
         metrics: dict[str, float] | None = None,
     ) -> ModelPackage:
-        scorer = create_model("most-popular").fit(chain_sequences)
+        scorer = create_model("most-popular").fit(interactions)
         recorded = {"ndcg_at_10": ndcg, "recall_at_10": ndcg / 2} if metrics is None else metrics
         return ModelPackage(
             task=task,
             scorer=scorer,
-            items=catalogue(chain_sequences.n_items),
-            user_histories=histories_by_id(chain_sequences) if task == "user-items" else {},
+            items=catalogue(interactions.n_items),
+            user_histories=histories_by_id(interactions) if task == "user-items" else {},
             metadata={
                 "dataset_fingerprint": fingerprint,
                 "split": {"protocol": protocol, "seed": 42},

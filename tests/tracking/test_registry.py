@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
+from lifecycle_support import free_port
 from typer.testing import CliRunner
 
 from segue.cli.main import app
@@ -116,12 +116,6 @@ def test_an_unknown_task_is_refused_by_name(settings: Settings, make_package):
         list_versions(settings, "radio")
     with pytest.raises(RegistryError, match="unknown task 'radio'"):
         publish_package(settings, make_package(task="radio"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_an_unreachable_tracking_server_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch):

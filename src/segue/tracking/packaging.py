@@ -100,7 +100,8 @@ class SeguePyfuncModel(mlflow.pyfunc.PythonModel):
         known = self.package.user_histories.get(str(user), np.empty(0, np.int64))
         if user is None or (isinstance(user, float) and np.isnan(user)):
             known = np.empty(0, np.int64)
-        given = [self.index_of.get(str(key), -1) for key in _as_list(history)]
+        # Unknown keys are dropped here: an index of -1 would mask the last item.
+        given = [self.index_of[key] for key in map(str, _as_list(history)) if key in self.index_of]
         return np.concatenate([known, np.asarray(given, dtype=np.int64)])
 
 
