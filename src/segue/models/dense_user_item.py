@@ -1,0 +1,113 @@
+"""What the neural user-item models share: a user is a dense binary row over the catalogue.
+
+Rows are built from the CSR training matrix one mini-batch at a time, which stays cheap while
+batch x catalogue fits in memory (ml-latest-small: 128 x 9,724 floats). The network is rebuilt
+from config + ``n_items`` on load and its weights restored from arrays.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from pydantic import Field
+from torch import nn
+
+from segue.data.interactions import Holdout, Interactions
+from segue.models.base import ModelConfig, Scorer
+from segue.models.training import (
+    BatchFactory,
+    TrainingSchedule,
+    arrays_to_state,
+    state_to_arrays,
+    train_network,
+    validation_callback,
+)
+
+
+def history_rows(histories: list[np.ndarray], n_items: int) -> torch.Tensor:
+    """Binary float32 (len(histories), n_items): 1 where the item is in the history."""
+    return torch.from_numpy(Interactions(histories, n_items).to_csr().toarray())
+
+
+def shuffled_row_batches(matrix: sp.csr_matrix, batch_size: int) -> BatchFactory:
+    """Each epoch, the matrix's rows in a fresh order, as dense (batch, n_items) tensors."""
+
+    def batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+        order = rng.permutation(matrix.shape[0])
+        for start in range(0, len(order), batch_size):
+            yield (torch.from_numpy(matrix[order[start : start + batch_size]].toarray()),)
+
+    return batches
+
+
+class DenseTrainingConfig(ModelConfig):
+    """The training knobs every dense user-item network has; subclasses set their own defaults."""
+
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(0.001, gt=0.0)
+    patience: int = Field(5, ge=1)
+
+
+class DenseUserItemScorer(Scorer):
+    """A network mapping a user's binary item row to one score per item, trained by the shared trainer.
+
+    Subclasses build the network (whose ``forward`` returns the scores) and define the loss;
+    their config carries epochs, batch_size, learning_rate and patience.
+    """
+
+    tasks = frozenset({"user-items"})
+
+    config: DenseTrainingConfig
+    network: nn.Module
+
+    @abstractmethod
+    def _build_network(self) -> nn.Module:
+        """A fresh network for ``self.n_items`` items, shaped by ``self.config``."""
+
+    @abstractmethod
+    def _loss(
+        self, network: nn.Module, batch: tuple[torch.Tensor, ...], epoch: int
+    ) -> torch.Tensor:
+        """Mean loss of one batch of binary user rows."""
+
+    def _seeded_network(self) -> nn.Module:
+        # Initial weights come from the model's seed without disturbing the caller's torch state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            network = self._build_network()
+        return network.eval()
+
+    def _fit(self, train: Interactions, validation: Holdout | None) -> None:
+        config = self.config
+        self.network = self._seeded_network()
+        schedule = TrainingSchedule(
+            epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            patience=config.patience,
+            seed=self.seed,
+        )
+        self.training_history = train_network(
+            self.network,
+            schedule,
+            shuffled_row_batches(train.to_csr(), config.batch_size),
+            self._loss,
+            validate=validation_callback(self, validation),
+            label=self.name,
+        )
+
+    def _score(self, histories: list[np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return self.network(history_rows(histories, self.n_items)).numpy()
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return state_to_arrays(self.network)
+
+    def _restore(self, state: dict[str, np.ndarray]) -> None:
+        self.network = self._seeded_network()
+        arrays_to_state(self.network, state)
+        self.network.eval()

@@ -1,0 +1,90 @@
+"""Item-kNN: shrunk cosine similarity between items, a sparse neighbourhood per item, closed form."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+
+from segue.data.interactions import Holdout, Interactions
+from segue.models.base import ModelConfig, Scorer
+
+# Columns of the item-item matrix computed densely at once; bounds memory to n_items x this.
+_BLOCK_SIZE = 1024
+
+
+class ItemKnnConfig(ModelConfig):
+    """How many neighbours each item keeps and how hard rare co-occurrences are shrunk."""
+
+    neighbours: int = Field(200, ge=1)
+    shrinkage: float = Field(10.0, ge=0.0)
+
+
+def item_similarities(matrix: sp.csr_matrix, neighbours: int, shrinkage: float) -> sp.csr_matrix:
+    """S[i, j] = co(i, j) / (sqrt(n_i) sqrt(n_j) + shrinkage), keeping each item j's top neighbours i.
+
+    ``matrix`` is binary users x items. Self-similarity and non-positive values are dropped, so
+    an item never recommends itself and the result stays sparse.
+    """
+    n_items = matrix.shape[1]
+    binary = matrix.astype(np.float32)
+    norms = np.sqrt(np.asarray(binary.sum(axis=0), dtype=np.float32).ravel())
+    by_item = binary.T.tocsr()
+    columns = binary.tocsc()
+    keep = min(neighbours, n_items)
+    rows, cols, values = [], [], []
+    for start in range(0, n_items, _BLOCK_SIZE):
+        stop = min(start + _BLOCK_SIZE, n_items)
+        block = np.arange(start, stop)
+        co_counts = (by_item @ columns[:, start:stop]).toarray()
+        denominator = np.outer(norms, norms[start:stop]) + np.float32(shrinkage)
+        similarity = np.divide(
+            co_counts, denominator, out=np.zeros_like(co_counts), where=denominator > 0
+        )
+        similarity[block, block - start] = 0.0
+        if keep < n_items:
+            top = np.argpartition(-similarity, keep - 1, axis=0)[:keep]
+        else:
+            top = np.broadcast_to(np.arange(n_items)[:, None], similarity.shape)
+        kept = np.take_along_axis(similarity, top, axis=0)
+        positive = kept > 0
+        rows.append(top[positive])
+        cols.append(np.broadcast_to(block, top.shape)[positive])
+        values.append(kept[positive])
+    return sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_items, n_items),
+        dtype=np.float32,
+    )
+
+
+class ItemKnnScorer(Scorer):
+    """Score of item j = sum of its similarities to the history's items (among j's neighbours)."""
+
+    name = "item-knn"
+    tasks = frozenset({"user-items"})
+    config_class = ItemKnnConfig
+
+    config: ItemKnnConfig
+
+    def _fit(self, train: Interactions, validation: Holdout | None) -> None:
+        self.similarity = item_similarities(
+            train.to_csr(), self.config.neighbours, self.config.shrinkage
+        )
+
+    def _score(self, histories: list[np.ndarray]) -> np.ndarray:
+        rows = Interactions(histories, self.n_items).to_csr()
+        return (rows @ self.similarity).toarray()
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {
+            "similarity_data": self.similarity.data,
+            "similarity_indices": self.similarity.indices,
+            "similarity_indptr": self.similarity.indptr,
+        }
+
+    def _restore(self, state: dict[str, np.ndarray]) -> None:
+        self.similarity = sp.csr_matrix(
+            (state["similarity_data"], state["similarity_indices"], state["similarity_indptr"]),
+            shape=(self.n_items, self.n_items),
+        )
