@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,23 @@ def serve() -> Iterator[Callable[[Any], str]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite store with its schema created once: creating it costs many seconds."""
+    from mlflow import MlflowClient
+
+    database = tmp_path_factory.mktemp("store") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{database}").search_experiments()
+    return database
+
+
+@pytest.fixture
+def local_store(empty_store: Path) -> Path:
+    """The dev profile's embedded store (``.segue/mlflow.db``) in the test's own directory."""
+    Path(".segue").mkdir()
+    return Path(shutil.copyfile(empty_store, ".segue/mlflow.db"))
 
 
 @pytest.fixture(scope="session")

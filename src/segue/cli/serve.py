@@ -25,6 +25,9 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes (default serving.workers).")
     ] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request line (/metrics counts them either way).")
+    ] = False,
 ) -> None:
     """Serve recommendations over HTTP: the /v1 API, /metrics, /docs and the page at /."""
     import uvicorn
@@ -37,7 +40,13 @@ def serve(
     processes = workers or settings.serving.workers
     typer.echo(f"segue: serving the {settings.env} profile on http://{bind_host}:{bind_port}")
     if processes == 1:
-        uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
+        uvicorn.run(
+            create_app(settings),
+            host=bind_host,
+            port=bind_port,
+            log_level="info",
+            access_log=access_log,
+        )
         return
     # Worker processes import the app by name; they rebuild it from these exact settings.
     os.environ[SETTINGS_ENVIRONMENT_VARIABLE] = settings.model_dump_json()
@@ -48,4 +57,5 @@ def serve(
         port=bind_port,
         workers=processes,
         log_level="info",
+        access_log=access_log,
     )

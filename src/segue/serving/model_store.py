@@ -88,7 +88,7 @@ class ModelStore:
             if champion is None:
                 if current is None:
                     self._problems[task] = "no champion registered for this task"
-                return ReloadResult(task, "no champion", current and current.version.version)
+                return ReloadResult(task, "no champion", _version_of(current))
             if current is not None and champion == current.version.version:
                 return ReloadResult(task, "unchanged", champion)
         try:
@@ -125,4 +125,8 @@ class ModelStore:
             )
         if self._metrics is not None:
             self._metrics.record_failed_reload(task)
-        return ReloadResult(task, "failed", current and current.version.version, detail)
+        return ReloadResult(task, "failed", _version_of(current), detail)
+
+
+def _version_of(model: ServingModel | None) -> str | None:
+    return None if model is None else model.version.version
