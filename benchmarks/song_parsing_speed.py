@@ -5,6 +5,7 @@ Run: ``nice -n 10 .venv/bin/python benchmarks/song_parsing_speed.py [n_strings] 
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -160,7 +161,9 @@ def main() -> None:
         ("parse_song per line", *timed(lambda: [songs.parse_song(x) for x in lines], repeats)),
     ]
     print(f"{count} distinct strings, {errors} errors, {keys} distinct keys, {len(table)} aliases")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"best of {repeats}, caches cleared; CPU time excludes waiting for a shared core")
+    print(f"load average while running: {load} on {os.cpu_count()} cores")
     print(f"{'method':22} {'wall s':>7} {'cpu s':>7} {'strings/wall s':>15} {'strings/cpu s':>14}")
     for name, wall_seconds, cpu_seconds in rows:
         print(

@@ -98,6 +98,7 @@ _TRANSLATION: dict[int, str | None] = {
     **{ord(c): None for c in "\u200b\u200c\u200d\u2060\ufeff\u00ad"},
     **{code: " " for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]},
 }
+_REPLACEMENTS = {chr(code): text or "" for code, text in _TRANSLATION.items()}
 _TRANSLATED = re.escape("".join(map(chr, _TRANSLATION)))
 _EMOJI_RANGES = (
     "\U0001f000-\U0001faff\U0001fc00-\U0001ffff\u2190-\u21ff\u2300-\u23ff"
@@ -157,21 +158,23 @@ _DECORATION_START = re.compile(
     r"(?:live\b|remaster|from\s|prod\b|produced\s+by|directed\s+by|lyrics?\s+by|"
     r"taken\s+from|as\s+heard|가사|자막|한글\s*자막|歌詞|歌词|字幕)"
 )
+# Words that make a bracket a decoration, and words allowed beside them ("Official HD Video").
 # fmt: off
 _DECORATION_WORDS = frozenset([
     "official", "video", "audio", "mv", "lyrics", "lyric", "lyricvideo", "visualizer",
     "visualiser", "hd", "hq", "uhd", "live", "teaser", "trailer", "clip", "remastered",
     "remaster", "remasterd", "explicit", "clean", "subtitles", "subtitle", "sub", "subs", "cc",
-    "performance", "practice", "fancam", "album", "mp3", "flac", "soundtrack", "ost", "직캠", "가사",
-    "가사첨부", "자막", "한글자막", "뮤직비디오", "뮤비", "공식", "라이브", "무대", "음원", "고음질", "풀버전", "교차편집", "歌詞",
-    "公式", "字幕", "官方", "歌词", "动态歌词", "中字", "中文字幕", "高音質", "完整版",
+    "performance", "practice", "fancam", "album", "mp3", "flac", "soundtrack", "ost",
+    "직캠", "가사", "가사첨부", "자막", "한글자막", "뮤직비디오", "뮤비", "공식", "라이브",
+    "무대", "음원", "고음질", "풀버전", "교차편집",
+    "歌詞", "公式", "字幕", "官方", "歌词", "动态歌词", "中字", "中文字幕", "高音質", "完整版",
 ])
 _DECORATION_FILLER = frozenset([
     "version", "ver", "the", "a", "an", "and", "only", "with", "in", "on", "new", "original",
     "full", "music", "special", "color", "colour", "coded", "han", "rom", "eng", "kor", "jpn",
     "chn", "english", "korean", "japanese", "chinese", "romanized", "romanised", "translation",
-    "translated", "hangul", "lyrics", "dance", "stage", "hd", "track", "bonus", "by", "한글", "영상",
-    "뮤직", "비디오", "버전", "공식",
+    "translated", "hangul", "dance", "stage", "track", "bonus", "by",
+    "한글", "영상", "뮤직", "비디오", "버전",
 ])
 # fmt: on
 _VERSION_WORDS = re.compile(
@@ -225,16 +228,18 @@ def _keep_matched_bracket(match: re.Match[str]) -> str:
 
 def _clean_characters(text: str) -> str:
     """NFKC, one dash and one bar character, straight quotes; no emoji or control characters."""
-    # str.translate is slow per character, so it only runs when something needs translating.
+    # A regex substitution, not str.translate: translate pays a failed dict lookup per character.
     if text.isascii():
-        return text if text.isprintable() else text.translate(_TRANSLATION)
+        return text if text.isprintable() else _NEEDS_TRANSLATION.sub(_translate, text)
     if not _UNUSUAL.search(text):
         return unicodedata.normalize("NFKC", text)
     # Translate before NFKC too: NFKC would turn "－" into a plain, unspaced "-".
-    text = unicodedata.normalize("NFKC", text.translate(_TRANSLATION))
-    if _NEEDS_TRANSLATION.search(text):
-        text = text.translate(_TRANSLATION)
-    return _EMOJI.sub(" ", text)
+    text = unicodedata.normalize("NFKC", _NEEDS_TRANSLATION.sub(_translate, text))
+    return _EMOJI.sub(" ", _NEEDS_TRANSLATION.sub(_translate, text))
+
+
+def _translate(match: re.Match[str]) -> str:
+    return _REPLACEMENTS[match[0]]
 
 
 def _drop_decorations(text: str) -> str:
@@ -255,6 +260,7 @@ def _has_brackets(text: str) -> bool:
 
 
 def _prepare(text: str) -> str:
+    """Clean characters and drop decorations of a text that has no positions (a field)."""
     return _drop_decorations(_clean_characters(text))
 
 
@@ -279,7 +285,7 @@ _COMBINING_MARKS = re.compile("[\u0300-\u036f]")
 
 
 def normalize_name(text: str) -> str:
-    """The key form of a name or title: case-folded, ``&`` as "and", letters and digits only."""
+    """The key form of a name or title: case-folded, ``&`` as "and", only letters and digits."""
     return _key_from_folded(text.casefold())
 
 
@@ -631,10 +637,6 @@ class AliasTable:
         key = normalize_artist(name)
         return self._mapping().get(key, key)
 
-    def lookup(self, key: str) -> str | None:
-        """The canonical name of a key-form name, or None when the table does not know it."""
-        return self._mapping().get(key)
-
     def copy(self) -> AliasTable:
         table = AliasTable()
         table._claims = {alias: dict(names) for alias, names in self._claims.items()}
@@ -797,50 +799,43 @@ def parse_song(
 
 
 def parse_songs(
-    raws: Iterable[str], aliases: AliasTable | None = None, *, learn: bool = True
+    raws: Iterable[str],
+    aliases: AliasTable | None = None,
+    *,
+    learn: bool = True,
+    max_length: int = MAX_LENGTH,
 ) -> tuple[list[ParsedSong | SongParseError], AliasTable]:
     """Parse a corpus: learn artist aliases from all of it first, then key every string with them.
 
     One result per input, in order (a :class:`SongParseError` where a string cannot be read).
-    A given table is copied and extended, never modified; with ``learn=False`` it is used as is
-    (keys then agree with the dataset the table came from).
+    Each distinct string is parsed once. A given table is copied and extended, never modified;
+    with ``learn=False`` it is used as is (keys then agree with the dataset it came from).
     """
     table = aliases.copy() if aliases is not None else AliasTable()
     raws = list(raws)
     analysed: dict[str, _SongParts | str] = {}
+    analyse = _analyse.__wrapped__  # strings are deduplicated here; skip the shared LRU cache
     with _collector_paused():
         for raw in raws:
             if not isinstance(raw, str):
                 continue
             parts = analysed.get(raw)
             if parts is None:
-                # Distinct strings are deduplicated here, so the shared LRU cache is bypassed.
-                parts = analysed[raw] = _analyse.__wrapped__(raw, MAX_LENGTH)
+                parts = analysed[raw] = analyse(raw, max_length)
             if learn and not isinstance(parts, str) and parts.pairs:
                 table.add_pairs(parts.pairs)  # every occurrence counts as evidence
-        return _build_all(raws, analysed, table), table
-
-
-def _build_all(
-    raws: list[str], analysed: dict[str, _SongParts | str], table: AliasTable
-) -> list[ParsedSong | SongParseError]:
-    mapping = table._mapping()
-    built: dict[str, ParsedSong | SongParseError] = {}
-    results: list[ParsedSong | SongParseError] = []
-    for raw in raws:
-        if not isinstance(raw, str):
-            results.append(SongParseError("not a string", raw))
-            continue
-        result = built.get(raw)
-        if result is None:
-            parts = analysed[raw]
-            result = built[raw] = (
-                SongParseError(parts, raw)
-                if isinstance(parts, str)
-                else _build(raw, parts, mapping)
-            )
-        results.append(result)
-    return results
+        mapping = table._mapping()
+        built = {
+            raw: SongParseError(parts, raw)
+            if isinstance(parts, str)
+            else _build(raw, parts, mapping)
+            for raw, parts in analysed.items()
+        }
+        results = [
+            built[raw] if isinstance(raw, str) else SongParseError("not a string", raw)
+            for raw in raws
+        ]
+    return results, table
 
 
 def song_key(artist: str, title: str, aliases: AliasTable | None = None) -> str:
