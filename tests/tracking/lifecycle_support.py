@@ -6,9 +6,14 @@ import os
 import signal
 import socket
 import subprocess
+from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
+
+from segue.data.dataset import Dataset, write_dataset
 
 
 def free_port() -> int:
@@ -17,8 +22,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_answers(url: str, process: subprocess.Popen, tries: int = 240) -> None:
-    """Poll ``url`` until it answers 200; fail with the process's output if it exits first.
+def wait_until_answers(url: str, process: subprocess.Popen, log: Path, tries: int = 240) -> None:
+    """Poll ``url`` until it answers 200; fail with the end of ``log`` if the process exits first.
 
     Each try waits on the process for up to half a second, so a server that dies is noticed at
     once and a healthy one is used as soon as it answers.
@@ -33,7 +38,7 @@ def wait_until_answers(url: str, process: subprocess.Popen, tries: int = 240) ->
             process.wait(timeout=0.5)
         except subprocess.TimeoutExpired:
             continue
-        output = process.stderr.read().decode(errors="replace") if process.stderr else ""
+        output = log.read_text(errors="replace") if log.exists() else ""
         pytest.fail(f"{process.args[:3]} exited with {process.returncode}: {output[-3000:]}")
     pytest.fail(f"{url} did not answer after {tries} tries")
 
@@ -47,3 +52,25 @@ def stop_process_group(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+
+
+def chain_dataset(directory: Path, n_items: int = 12, n_playlists: int = 60) -> Dataset:
+    """Playlists walking a cycle: the next song is the one after the last (markov learns it)."""
+    items = pd.DataFrame(
+        {
+            "item": np.arange(n_items),
+            "key": [f"artist {i % 4} - song {i}" for i in range(n_items)],
+            "artist": [f"Artist {i % 4}" for i in range(n_items)],
+            "title": [f"Song {i}" for i in range(n_items)],
+            "count": np.zeros(n_items, dtype=np.int64),
+        }
+    )
+    rows = [
+        (f"p{playlist}", (playlist + step) % n_items, step)
+        for playlist in range(n_playlists)
+        for step in range(8)
+    ]
+    interactions = pd.DataFrame(rows, columns=["sequence", "item", "position"])
+    interactions["timestamp"] = pd.array([None] * len(rows), dtype="Int64")
+    interactions["rating"] = np.nan
+    return write_dataset(directory, "playlists", items, interactions, {})

@@ -79,23 +79,26 @@ def test_mlflow_models_serve_answers_invocations(settings: Settings, make_packag
     version = publish_package(settings, make_package(0.3))
     port = free_port()
     mlflow_cli = Path(sys.executable).with_name("mlflow")
+    log = Path("models-serve.log")
     command = [str(mlflow_cli), "models", "serve", "-m", version.uri, "--env-manager", "local"]
-    server = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        env={
-            **os.environ,
-            # As in an activated virtualenv: the scoring server is started as `uvicorn`.
-            "PATH": f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
-            "MLFLOW_REGISTRY_URI": mlflow.get_registry_uri(),
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    env = {
+        **os.environ,
+        # As in an activated virtualenv: the scoring server is started as `uvicorn`.
+        "PATH": f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
+        "MLFLOW_REGISTRY_URI": mlflow.get_registry_uri(),
+    }
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until_answers(f"{base}/ping", server)
+        wait_until_answers(f"{base}/ping", server, log)
         body = {
             "dataframe_split": {"columns": ["history"], "data": [[["artist 0 - song 0"]]]},
             "params": {"k": 2},

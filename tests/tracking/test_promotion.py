@@ -7,13 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+from lifecycle_support import chain_dataset
 from typer.testing import CliRunner
 
 from segue.cli.main import app
-from segue.data.dataset import write_dataset
 from segue.settings import Settings
 from segue.tracking.packaging import package_from_training
 from segue.tracking.promotion import (
@@ -143,28 +141,6 @@ def test_no_challenger_and_no_champion_are_clear_errors(settings: Settings):
         promote(settings, "next-song")
     with pytest.raises(PromotionError, match="has no champion"):
         rollback(settings, "next-song")
-
-
-def chain_dataset(directory: Path, n_items: int = 12, n_playlists: int = 60):
-    """Playlists walking a cycle: the next song is the one after the last (markov learns it)."""
-    items = pd.DataFrame(
-        {
-            "item": np.arange(n_items),
-            "key": [f"artist {i % 4} - song {i}" for i in range(n_items)],
-            "artist": [f"Artist {i % 4}" for i in range(n_items)],
-            "title": [f"Song {i}" for i in range(n_items)],
-            "count": np.zeros(n_items, dtype=np.int64),
-        }
-    )
-    rows = [
-        (f"p{playlist}", (playlist + step) % n_items, step)
-        for playlist in range(n_playlists)
-        for step in range(8)
-    ]
-    interactions = pd.DataFrame(rows, columns=["sequence", "item", "position"])
-    interactions["timestamp"] = pd.array([None] * len(rows), dtype="Int64")
-    interactions["rating"] = np.nan
-    return write_dataset(directory, "playlists", items, interactions, {})
 
 
 def test_different_evaluations_are_re_evaluated_on_the_current_split(settings: Settings):

@@ -194,6 +194,7 @@ def register_package(
             source=logged.model_uri,
             run_id=logged.run_id or None,
             tags=version_tags(package),
+            model_id=logged.model_id or None,
         )
         _call(settings, client.set_registered_model_alias, name, CHALLENGER, str(created.version))
     except MlflowException as error:
