@@ -814,6 +814,9 @@ def parse_songs(
     table = aliases.copy() if aliases is not None else AliasTable()
     raws = list(raws)
     analysed: dict[str, _SongParts | str] = {}
+    # Tracklists make a song's lines distinct through their timestamps alone ("03:15 IU - X",
+    # "07:42 IU - X"), so the parse is shared by everything after the timestamp or number.
+    by_core: dict[str, _SongParts | str] = {}
     analyse = _analyse.__wrapped__  # strings are deduplicated here; skip the shared LRU cache
     with _collector_paused():
         for raw in raws:
@@ -821,7 +824,14 @@ def parse_songs(
                 continue
             parts = analysed.get(raw)
             if parts is None:
-                parts = analysed[raw] = analyse(raw, max_length)
+                if len(raw) > max_length:
+                    parts = "too long"
+                else:
+                    core = _strip_positions(raw) or raw
+                    parts = by_core.get(core)
+                    if parts is None:
+                        parts = by_core[core] = analyse(core, max_length)
+                analysed[raw] = parts
             if learn and not isinstance(parts, str) and parts.pairs:
                 table.add_pairs(parts.pairs)  # every occurrence counts as evidence
         mapping = table._mapping()
