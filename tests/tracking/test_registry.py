@@ -16,6 +16,7 @@ from segue.tracking.registry import (
     CHAMPION,
     RegistryError,
     TrackingUnavailableError,
+    champion_version,
     list_versions,
     load_champion,
     load_version,
@@ -151,3 +152,17 @@ def test_models_list_shows_versions_aliases_and_metrics(settings: Settings, make
     unknown = runner.invoke(app, ["models", "list", "--task", "radio"])
     assert unknown.exit_code == 2
     assert "unknown task 'radio'" in unknown.output
+
+
+def test_a_leaky_package_is_never_registered(settings: Settings, make_package):
+    with pytest.raises(RegistryError, match="random-holdout-leaky package is never registered"):
+        publish_package(settings, make_package(protocol="random-holdout-leaky"))
+    assert list_versions(settings, "next-song") == []
+
+
+def test_the_champion_probe_follows_the_alias(settings: Settings, make_package):
+    assert champion_version(settings, "next-song") is None
+    first = publish_package(settings, make_package(0.3))
+    assert champion_version(settings, "next-song") is None
+    set_alias(settings, first.name, CHAMPION, first.version)
+    assert champion_version(settings, "next-song") == first.version

@@ -37,6 +37,7 @@ TAG_FINGERPRINT = "segue.dataset_fingerprint"
 TAG_PROTOCOL = "segue.protocol"
 TAG_PREVIOUS_CHAMPION = "segue.previous_champion"
 METRIC_TAG_PREFIX = "metric."
+LEAKY_SUFFIX = "-leaky"
 
 
 class RegistryError(ValueError):
@@ -213,6 +214,10 @@ def publish_package(
     from segue.tracking.runs import TrackingError, open_tracking
 
     model_name(settings, package.task)  # an unknown task fails before anything is written
+    if package.protocol.endswith(LEAKY_SUFFIX):
+        raise RegistryError(
+            f"a {package.protocol} package is never registered: it trained on its test targets"
+        )
     open_client(settings)
     try:
         if run_id is None:
@@ -274,6 +279,14 @@ def set_tags(settings: Settings, name: str, version: str, tags: dict[str, Any]) 
     client = open_client(settings)
     for key, value in tags.items():
         _call(settings, client.set_model_version_tag, name, str(version), key, str(value))
+
+
+def champion_version(settings: Settings, task: str) -> str | None:
+    """The version number holding ``champion`` (None if none), in one registry call: a cheap
+    probe for a server that reloads when the alias moves."""
+    client = open_client(settings)
+    aliases = _aliases_by_version(settings, client, model_name(settings, task), missing_ok=True)
+    return next((version for version, names in aliases.items() if CHAMPION in names), None)
 
 
 def resolve_champion(settings: Settings, task: str) -> VersionInfo:
