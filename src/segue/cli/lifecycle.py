@@ -244,9 +244,19 @@ def _versions_table(name: str, versions: list[VersionInfo], settings: Settings) 
             info.dataset_fingerprint[:12],
             info.protocol,
             *[_number(metrics.get(key)) for key in metric_keys],
-            info.tags.get("segue.promotion.decision", ""),
+            _gate(info.tags),
         )
     return table
+
+
+def _gate(tags: dict[str, str]) -> str:
+    from segue.tracking.promotion import TAG_DECIDED_AT, TAG_DECISION, TAG_ROLLED_BACK_AT
+
+    decision = tags.get(TAG_DECISION, "")
+    # ISO timestamps compare as text: a rollback after the last decision is still in force.
+    if tags.get(TAG_ROLLED_BACK_AT, "") >= tags.get(TAG_DECIDED_AT, "\uffff"):
+        return f"{decision}, rolled back"
+    return decision
 
 
 def _pipeline_table(summary: PipelineSummary) -> Any:
@@ -270,7 +280,7 @@ def _number(value: float | None) -> str:
 def _print(renderable: Any) -> None:
     from rich.console import Console
 
-    Console(width=160).print(renderable)
+    Console(width=200).print(renderable)
 
 
 def register(app: typer.Typer) -> None:
