@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -127,11 +128,19 @@ def test_an_unreachable_tracking_server_gives_a_clear_error(monkeypatch: pytest.
     with pytest.raises(TrackingUnavailableError, match=f"tracking server {uri} is unreachable"):
         list_versions(settings, "next-song")
 
+    # The CLI itself turns MLflow's minutes of retries into one short attempt.
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.setenv(name, "unset by this test")  # so that teardown restores the original
+        monkeypatch.delenv(name)
     result = CliRunner().invoke(
         app, ["--set", f"tracking.tracking_uri={uri!r}", "models", "list", "--task", "next-song"]
     )
     assert result.exit_code == 1
     assert f"tracking server {uri} is unreachable" in result.output
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == str(
+        settings.tracking.request_timeout_seconds
+    )
 
 
 def test_models_list_shows_versions_aliases_and_metrics(settings: Settings, make_package):

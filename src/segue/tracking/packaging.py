@@ -97,8 +97,9 @@ class SeguePyfuncModel(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({"items": items, "scores": values})
 
     def _history(self, user: Any, history: Any) -> np.ndarray:
-        known = self.package.user_histories.get(str(user), np.empty(0, np.int64))
-        if user is None or (isinstance(user, float) and np.isnan(user)):
+        users = _as_list(user)
+        known = self.package.user_histories.get(str(users[0])) if users else None
+        if known is None:
             known = np.empty(0, np.int64)
         # Unknown keys are dropped here: an index of -1 would mask the last item.
         given = [self.index_of[key] for key in map(str, _as_list(history)) if key in self.index_of]
