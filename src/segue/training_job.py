@@ -319,34 +319,31 @@ class PeakMemory:
     """
 
     def __init__(self, interval_seconds: float = 0.01) -> None:
-        self.interval_seconds = interval_seconds
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> PeakMemory:
         import psutil
 
-        process = psutil.Process()
-        baseline = process.memory_info().rss
-        peak = [baseline]
+        self.interval_seconds = interval_seconds
+        self.peak_mb = 0.0
+        self._process = psutil.Process()
+        self._baseline = 0
+        self._highest = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="segue-peak-memory", daemon=True)
 
-        def sample() -> None:
-            while not self._stop.is_set():
-                peak[0] = max(peak[0], process.memory_info().rss)
-                self._stop.wait(self.interval_seconds)
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._highest = max(self._highest, self._process.memory_info().rss)
+            self._stop.wait(self.interval_seconds)
 
-        self._peak, self._baseline, self._process = peak, baseline, process
-        self._thread = threading.Thread(target=sample, name="segue-peak-memory", daemon=True)
+    def __enter__(self) -> PeakMemory:
+        self._baseline = self._highest = self._process.memory_info().rss
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        top = max(self._peak[0], self._process.memory_info().rss)
-        self.peak_mb = max(top - self._baseline, 0) / 2**20
+        self._thread.join()
+        highest = max(self._highest, self._process.memory_info().rss)
+        self.peak_mb = max(highest - self._baseline, 0) / 2**20
 
 
 # -- re-scoring a saved model ------------------------------------------------------------------
@@ -400,6 +397,7 @@ def run_evaluation(
             protocol
             or recorded.get("split_protocol")
             or package.get("protocol")
+            or package.get("split", {}).get("protocol")
             or (default_protocol(task) if task else None)
         )
         if name is None:

@@ -165,3 +165,30 @@ def test_benchmark_fits_every_model_on_one_split(
         [store.experiment_id], f"tags.mlflow.parentRunId = '{result.parent_run_id}'"
     )
     assert len(children) == 3
+
+
+def test_evaluate_finds_the_package_logged_into_the_training_run(
+    tmp_path: Path, make_ratings: Callable[..., Dataset], tracking_overrides: list[str]
+) -> None:
+    packaging = pytest.importorskip("segue.tracking.packaging")
+    registry = pytest.importorskip("segue.tracking.registry")
+    settings = _settings(*tracking_overrides)
+    dataset = make_ratings(tmp_path / "ratings")
+    trained = run_training(settings, "user-items", "item-knn", dataset.directory, progress=False)
+    registry.open_client(settings)
+    packaging.log_package(packaging.package_from_training(trained), run_id=trained.run_id)
+    again = run_evaluation(settings, dataset.directory, run_id=trained.run_id)
+    assert again.task == "user-items"
+    assert again.unknown_items == 0
+    assert again.test_metrics == pytest.approx(trained.test_metrics)
+
+
+def test_peak_memory_counts_numpy_allocations() -> None:
+    import numpy as np
+
+    from segue.training_job import PeakMemory
+
+    with PeakMemory() as meter:
+        block = np.ones((2000, 8000))  # 122 MiB, written so every page is resident
+    assert block.sum() > 0
+    assert 100 < meter.peak_mb < 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,7 +90,9 @@ def test_storage_follows_the_tracking_database() -> None:
     postgres = load_settings(
         overrides=["tracking.tracking_uri=postgresql://postgres@127.0.0.1:5432/segue"]
     )
-    assert tuning_storage_url(postgres).endswith("?options=-csearch_path%3Doptuna")
+    assert tuning_storage_url(postgres) == (
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/segue?options=-csearch_path%3Doptuna"
+    )
     explicit = load_settings(overrides=["evaluation.tuning_storage=sqlite:///studies.db"])
     assert tuning_storage_url(explicit) == "sqlite:///studies.db"
 
@@ -106,3 +109,35 @@ def test_a_model_without_hyperparameters_cannot_be_tuned(
             dataset.directory,
             trials=1,
         )
+
+
+@pytest.mark.postgres
+def test_studies_live_in_an_optuna_schema_of_a_postgresql_tracking_database(
+    tmp_path: Path, make_ratings: Callable[..., Dataset]
+) -> None:
+    psycopg2 = pytest.importorskip("psycopg2")
+    name = f"segue_tuning_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3)
+    except psycopg2.OperationalError:
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    try:
+        uri = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        settings = load_settings(overrides=[*SMALL, f"tracking.tracking_uri={uri}"])
+        dataset = make_ratings(tmp_path / "ratings")
+        result = tune(
+            settings, "user-items", "ease", dataset.directory, trials=1, track=False, progress=False
+        )
+        assert result.n_trials == 1
+        with psycopg2.connect(uri) as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT table_schema FROM information_schema.tables "
+                "WHERE table_name = 'studies'"
+            )
+            assert cursor.fetchall() == [("optuna",)]
+        connection.close()
+    finally:
+        admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()

@@ -214,8 +214,11 @@ def tuning_storage_url(settings: Settings) -> str:
         return prepare_store_uri(settings.evaluation.tuning_storage)
     tracking = settings.tracking.tracking_uri
     if tracking.startswith(("postgresql://", "postgresql+psycopg2://")):
-        separator = "&" if "?" in tracking else "?"
-        return f"{tracking}{separator}options=-csearch_path%3D{OPTUNA_SCHEMA}"
+        # psycopg2 is the PostgreSQL driver Segue installs; name it so SQLAlchemy does not
+        # fall back to another one.
+        url = "postgresql+psycopg2://" + tracking.split("://", 1)[1]
+        separator = "&" if "?" in url else "?"
+        return f"{url}{separator}options=-csearch_path%3D{OPTUNA_SCHEMA}"
     return prepare_store_uri(DEFAULT_STORAGE)
 
 
