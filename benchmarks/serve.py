@@ -2,7 +2,8 @@
 serve` on the same registered model, and in-process scoring (the ceiling of any server).
 
 Every request is a new user's history (up to --history items, seeded) asking for k=10 unseen
-movies: ``POST /v1/users/recommendations`` for Segue, ``POST /invocations`` for MLflow. Traffic
+movies: ``POST /v1/users/recommendations`` for Segue, ``POST /invocations`` for MLflow; one more
+Segue row asks for every known user's list (``GET /v1/users/{id}/recommendations``). Traffic
 stays on 127.0.0.1 and every run is bounded by --seconds. The load generator is a separate
 process: ``wrk`` when installed (apt-get install wrk), else Python threads with httpx.
 
@@ -34,15 +35,25 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MOVIELENS = REPO.parent / "shared" / "data" / "ml-latest-small"
 BIN = Path(sys.executable).parent
 START_SECONDS = 240.0
-WRK_SCRIPT = """
+# wrk scripts: POST one JSON body per line of $BENCH_REQUESTS, or GET one path per line.
+WRK_POST = """
 local bodies = {}
-for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
+for line in io.lines(os.getenv("BENCH_REQUESTS")) do bodies[#bodies + 1] = line end
 local next_body = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   next_body = next_body % #bodies + 1
   return wrk.format(nil, nil, nil, bodies[next_body])
+end
+"""
+WRK_GET = """
+local paths = {}
+for line in io.lines(os.getenv("BENCH_REQUESTS")) do paths[#paths + 1] = line end
+local next_path = 0
+request = function()
+  next_path = next_path % #paths + 1
+  return wrk.format("GET", paths[next_path])
 end
 """
 
@@ -137,6 +148,11 @@ def main() -> int:
             )
         )
 
+        user_paths = work / "users.paths"
+        user_paths.write_text(
+            "".join(f"/v1/users/{user}/recommendations?k=10\n" for user in package.user_histories)
+        )
+
         results = [in_process(settings, bodies, args.seconds)]
         print(results[-1].row(), flush=True)
         port = free_port()
@@ -152,6 +168,11 @@ def main() -> int:
                 url = f"http://127.0.0.1:{port}/v1/users/recommendations"
                 results.append(load("Segue", url, segue_bodies, concurrency, args.seconds))
                 print(results[-1].row(), flush=True)
+            known = load(
+                "Segue, known users (GET)", f"http://127.0.0.1:{port}", user_paths, 8, args.seconds
+            )
+            results.append(known)
+            print(known.row(), flush=True)
         if args.skip_mlflow:
             print("mlflow models serve: skipped (--skip-mlflow)")
         else:
@@ -315,6 +336,11 @@ def free_port() -> int:
 
 
 def load(system: str, url: str, bodies: Path, concurrency: int, seconds: float) -> Measurement:
+    """Requests per second and latency of ``url`` under ``concurrency`` open connections.
+
+    ``bodies`` holds one JSON body per line (POST), or one path per line when it ends in
+    ``.paths`` (GET, ``url`` being the server's base URL).
+    """
     if shutil.which("wrk"):
         return wrk_load(system, url, bodies, concurrency, seconds)
     output = subprocess.run(
@@ -330,7 +356,7 @@ def load(system: str, url: str, bodies: Path, concurrency: int, seconds: float) 
 
 def wrk_load(system: str, url: str, bodies: Path, concurrency: int, seconds: float) -> Measurement:
     script = bodies.with_suffix(".lua")
-    script.write_text(WRK_SCRIPT)
+    script.write_text(WRK_GET if bodies.suffix == ".paths" else WRK_POST)
     threads = min(concurrency, 2)
     output = subprocess.run(
         [
@@ -347,7 +373,7 @@ def wrk_load(system: str, url: str, bodies: Path, concurrency: int, seconds: flo
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, "BENCH_BODIES": str(bodies)},
+        env={**os.environ, "BENCH_REQUESTS": str(bodies)},
         check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
@@ -389,7 +415,11 @@ def python_load(url: str, bodies: Path, concurrency: int, seconds: float) -> Mea
             request = index
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                response = client.post(url, content=payloads[request % len(payloads)])
+                payload = payloads[request % len(payloads)]
+                if bodies.suffix == ".paths":
+                    response = client.get(url + payload)
+                else:
+                    response = client.post(url, content=payload)
                 latencies[index].append(time.perf_counter() - started)
                 errors[index] += response.status_code != 200
                 request += concurrency

@@ -1,7 +1,9 @@
 """Dependencies declared once as ``Annotated`` aliases; routes name them and stay thin.
 
-All are ``async`` so FastAPI runs them on the event loop instead of a worker thread: they only
-read state. The scoring itself is sent to a worker thread by the routes.
+Each route needs one dependency: its ``RequestContext`` (the shared state, the task's model
+taken once for the whole request, and the rules as of now). They are ``async`` and flat, so
+FastAPI resolves them on the event loop without worker threads or nested resolution; only the
+scoring goes to a worker thread, in the routes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from segue.ranking.postprocess import PostProcessConfig
 from segue.serving.model_store import ModelStore
 from segue.serving.problems import ProblemError, invalid_field
 from segue.serving.recommender import ListRules, ServingModel
+from segue.serving.schemas import Task
 from segue.settings import Settings
 
 
@@ -31,6 +34,42 @@ class ServingState:
     ban_list: BanListFile
     postprocess: PostProcessConfig
 
+    def rules(self) -> ListRules:
+        """The profile's post-processing rules with the ban list as of this moment."""
+        return ListRules(self.postprocess, self.ban_list.current())
+
+    def model(self, task: str) -> ServingModel:
+        """The model serving ``task`` now, or a 503 problem saying why there is none."""
+        model = self.store.get(task)
+        if model is None:
+            raise ProblemError(
+                503, "model-unavailable", f"no {task} model is serving: {self.store.problem(task)}"
+            )
+        return model
+
+    def list_length(self, k: int | None) -> int:
+        """The list length: the request's, within 1..max_k, or the profile default."""
+        serving = self.settings.serving
+        if k is None:
+            return min(serving.default_k, serving.max_k)
+        if not 1 <= k <= serving.max_k:
+            raise invalid_field("k", f"must be between 1 and {serving.max_k}")
+        return k
+
+    def check_list_size(self, values: list, field: str) -> None:
+        limit = self.settings.serving.max_songs
+        if len(values) > limit:
+            raise invalid_field(field, f"at most {limit} entries per request, got {len(values)}")
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What one request works with, fixed at its start (a hot reload cannot change it)."""
+
+    state: ServingState
+    model: ServingModel
+    rules: ListRules
+
 
 async def get_state(request: Request) -> ServingState:
     return request.app.state.segue
@@ -39,83 +78,59 @@ async def get_state(request: Request) -> ServingState:
 StateDep = Annotated[ServingState, Depends(get_state)]
 
 
-def require_model(state: ServingState, task: str) -> ServingModel:
-    """The model serving ``task`` now, or a 503 problem saying why there is none."""
-    model = state.store.get(task)
-    if model is None:
-        raise ProblemError(
-            503, "model-unavailable", f"no {task} model is serving: {state.store.problem(task)}"
-        )
-    return model
+def _context_for(task: str):
+    async def context(request: Request) -> RequestContext:
+        state: ServingState = request.app.state.segue
+        return RequestContext(state, state.model(task), state.rules())
+
+    return context
 
 
-def _model_for(task: str):
-    async def current_model(state: StateDep) -> ServingModel:
-        return require_model(state, task)
-
-    return current_model
+NextSongContext = Annotated[RequestContext, Depends(_context_for("next-song"))]
+UserItemsContext = Annotated[RequestContext, Depends(_context_for("user-items"))]
 
 
-NextSongModel = Annotated[ServingModel, Depends(_model_for("next-song"))]
-UserItemsModel = Annotated[ServingModel, Depends(_model_for("user-items"))]
+async def _task_context(
+    request: Request,
+    task: Annotated[Task, Query(description="Which task's model and catalogue.")] = "next-song",
+) -> RequestContext:
+    state: ServingState = request.app.state.segue
+    return RequestContext(state, state.model(task), state.rules())
 
 
-async def current_rules(state: StateDep) -> ListRules:
-    """The profile's post-processing rules with the ban list as of this request."""
-    return ListRules(state.postprocess, state.ban_list.current())
+TaskContext = Annotated[RequestContext, Depends(_task_context)]
 
 
-RulesDep = Annotated[ListRules, Depends(current_rules)]
-
-
-def resolve_k(k: int | None, state: ServingState) -> int:
-    """The list length: the request's, within 1..max_k, or the profile default."""
-    serving = state.settings.serving
-    if k is None:
-        return min(serving.default_k, serving.max_k)
-    if not 1 <= k <= serving.max_k:
-        raise invalid_field("k", f"must be between 1 and {serving.max_k}")
-    return k
-
-
-def check_list_size(values: list, field: str, state: ServingState) -> None:
-    limit = state.settings.serving.max_songs
-    if len(values) > limit:
-        raise invalid_field(field, f"at most {limit} entries per request, got {len(values)}")
-
-
-async def k_query(
-    state: StateDep,
+async def _k_query(
+    request: Request,
     k: Annotated[int | None, Query(ge=1, description="List length, 1..serving.max_k.")] = None,
 ) -> int:
-    return resolve_k(k, state)
+    return request.app.state.segue.list_length(k)
 
 
-KQuery = Annotated[int, Depends(k_query)]
+KQuery = Annotated[int, Depends(_k_query)]
 
 
-async def require_admin_key(
-    state: StateDep,
+async def _require_admin_key(
+    request: Request,
     api_key: Annotated[
         str | None, Header(alias="X-API-Key", description="serving.admin_api_key")
     ] = None,
 ) -> None:
     """Admin routes need the configured key; with no key configured they are closed, even in dev."""
-    expected = state.settings.serving.admin_api_key
+    expected = request.app.state.segue.settings.serving.admin_api_key
+    challenge = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
     if not expected:
         raise ProblemError(
             401,
             "unauthorized",
             "admin routes are disabled: set serving.admin_api_key (SEGUE_SERVING__ADMIN_API_KEY)",
-            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
+            headers=challenge,
         )
     if api_key is None or not hmac.compare_digest(api_key.encode(), expected.encode()):
         raise ProblemError(
-            401,
-            "unauthorized",
-            "missing or wrong X-API-Key header",
-            headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'},
+            401, "unauthorized", "missing or wrong X-API-Key header", headers=challenge
         )
 
 
-AdminKey = Annotated[None, Depends(require_admin_key)]
+AdminKey = Annotated[None, Depends(_require_admin_key)]

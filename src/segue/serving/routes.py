@@ -6,7 +6,8 @@ others; the model object is taken once per request, so a hot reload cannot chang
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -15,17 +16,14 @@ from starlette.concurrency import run_in_threadpool
 from segue.serving.deps import (
     AdminKey,
     KQuery,
-    NextSongModel,
-    RulesDep,
-    ServingState,
+    NextSongContext,
+    RequestContext,
     StateDep,
-    UserItemsModel,
-    check_list_size,
-    require_model,
-    resolve_k,
+    TaskContext,
+    UserItemsContext,
 )
 from segue.serving.problems import ProblemError, problem_responses
-from segue.serving.recommender import Recommendation, ServingModel
+from segue.serving.recommender import Recommendation
 from segue.serving.schemas import (
     HistoryRequest,
     Item,
@@ -39,23 +37,31 @@ from segue.serving.schemas import (
     ReloadResponse,
     ScoredItem,
     SearchResponse,
-    Task,
     Text,
 )
 
 router = APIRouter(prefix="/v1")
 
+# Recommendation ids: a random per-process prefix and a counter (unique, and no system call per
+# request, unlike uuid4).
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count()
+
+
+def next_recommendation_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
 BODY_ERRORS = problem_responses(400, 413, 422, 503)
 QUERY_ERRORS = problem_responses(422, 503)
 
 
-def _response(
-    model: ServingModel, result: Recommendation, state: ServingState
-) -> RecommendationResponse:
+def _response(context: RequestContext, result: Recommendation) -> RecommendationResponse:
+    model = context.model
     if result.fallback is not None:
-        state.metrics.record_fallback(model.task, result.fallback)
+        context.state.metrics.record_fallback(model.task, result.fallback)
     return RecommendationResponse(
-        recommendation_id=uuid.uuid4().hex,
+        recommendation_id=next_recommendation_id(),
         task=model.task,
         items=[
             ScoredItem(
@@ -81,16 +87,16 @@ def _response(
     summary="Next songs for a playlist",
     tags=["recommendations"],
 )
-async def next_songs(
-    body: NextSongsRequest, model: NextSongModel, rules: RulesDep, state: StateDep
-) -> RecommendationResponse:
+async def next_songs(body: NextSongsRequest, context: NextSongContext) -> RecommendationResponse:
     """Songs to play next after `songs`. Free text goes through the ingestion parser, then
     exact key lookup, then a fuzzy match; inputs that match nothing are listed in `unmatched`."""
-    check_list_size(body.songs, "songs", state)
-    check_list_size(body.exclude, "exclude", state)
-    k = resolve_k(body.k, state)
-    result = await run_in_threadpool(model.next_songs, body.songs, k, rules, body.exclude)
-    return _response(model, result, state)
+    context.state.check_list_size(body.songs, "songs")
+    context.state.check_list_size(body.exclude, "exclude")
+    k = context.state.list_length(body.k)
+    result = await run_in_threadpool(
+        context.model.next_songs, body.songs, k, context.rules, body.exclude
+    )
+    return _response(context, result)
 
 
 @router.get(
@@ -103,14 +109,12 @@ async def next_songs(
 async def user_recommendations(
     user_id: Annotated[str, Path(max_length=200, description="The user id as in the ratings.")],
     k: KQuery,
-    model: UserItemsModel,
-    rules: RulesDep,
-    state: StateDep,
+    context: UserItemsContext,
 ) -> RecommendationResponse:
     """Unseen items for a user from the training data; unknown users get the popularity
     fallback, marked `fallback: "unknown user"`."""
-    result = await run_in_threadpool(model.for_user, user_id, k, rules)
-    return _response(model, result, state)
+    result = await run_in_threadpool(context.model.for_user, user_id, k, context.rules)
+    return _response(context, result)
 
 
 @router.post(
@@ -121,13 +125,13 @@ async def user_recommendations(
     tags=["recommendations"],
 )
 async def history_recommendations(
-    body: HistoryRequest, model: UserItemsModel, rules: RulesDep, state: StateDep
+    body: HistoryRequest, context: UserItemsContext
 ) -> RecommendationResponse:
     """Unseen items for a user the model never saw, from the item keys in `history`."""
-    check_list_size(body.history, "history", state)
-    k = resolve_k(body.k, state)
-    result = await run_in_threadpool(model.for_history, body.keys(), k, rules)
-    return _response(model, result, state)
+    context.state.check_list_size(body.history, "history")
+    k = context.state.list_length(body.k)
+    result = await run_in_threadpool(context.model.for_history, body.keys(), k, context.rules)
+    return _response(context, result)
 
 
 @router.get(
@@ -140,17 +144,17 @@ async def history_recommendations(
 async def similar_items(
     key: Annotated[str, Path(description="The item key (may contain slashes).")],
     k: KQuery,
-    rules: RulesDep,
-    state: StateDep,
-    task: Annotated[Task, Query(description="Which task's model and catalogue.")] = "next-song",
+    context: TaskContext,
 ) -> RecommendationResponse:
     """The list the model gives for a history of this one item, the item excluded."""
-    model = require_model(state, task)
+    model = context.model
     item = model.matcher.lookup_key(key)
     if item is None:
-        raise ProblemError(404, "unknown-item", f"no item with key {key!r} in the {task} catalogue")
-    result = await run_in_threadpool(model.similar, item, k, rules)
-    return _response(model, result, state)
+        raise ProblemError(
+            404, "unknown-item", f"no item with key {key!r} in the {model.task} catalogue"
+        )
+    result = await run_in_threadpool(model.similar, item, k, context.rules)
+    return _response(context, result)
 
 
 @router.get(
@@ -162,12 +166,11 @@ async def similar_items(
 )
 async def search_songs(
     q: Annotated[Text, Query(description="What the person typed: artist, title or both.")],
-    state: StateDep,
+    context: TaskContext,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
-    task: Annotated[Task, Query(description="Which task's catalogue.")] = "next-song",
 ) -> SearchResponse:
     """Prefix matches (most popular first), then fuzzy matches; for the search box of the page."""
-    model = require_model(state, task)
+    model = context.model
     found = await run_in_threadpool(model.matcher.search, q, limit)
     return SearchResponse(
         task=model.task,
