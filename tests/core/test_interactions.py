@@ -85,3 +85,9 @@ def test_mask_items_does_not_modify_the_input() -> None:
     scores = np.ones((1, 3), dtype=np.float32)
     mask_items(scores, [np.array([0])])
     assert scores.tolist() == [[1.0, 1.0, 1.0]]
+
+
+def test_top_k_keeps_the_lowest_indices_among_items_tied_at_the_cut() -> None:
+    scores = np.zeros((2, 50), dtype=np.float32)
+    scores[1, 40] = 1.0
+    assert top_k(scores, 3).tolist() == [[0, 1, 2], [40, 0, 1]]

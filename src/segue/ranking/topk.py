@@ -27,6 +27,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         return np.full((n_rows, k), -1, dtype=np.int64)
     if k_eff < n_items:
         candidates = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+        _settle_boundary_ties(scores, candidates)
     else:
         candidates = np.tile(np.arange(n_items), (n_rows, 1))
     candidate_scores = np.take_along_axis(scores, candidates, axis=1)
@@ -37,3 +38,15 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     if k_eff < k:
         ranked = np.pad(ranked, ((0, 0), (0, k - k_eff)), constant_values=-1)
     return ranked.astype(np.int64)
+
+
+def _settle_boundary_ties(scores: np.ndarray, candidates: np.ndarray) -> None:
+    """Where items tie at the k-th score, keep the lowest indices (argpartition picks any)."""
+    k = candidates.shape[1]
+    boundary = np.take_along_axis(scores, candidates, axis=1).min(axis=1)
+    tied_in_row = (scores == boundary[:, None]).sum(axis=1)
+    tied_kept = (np.take_along_axis(scores, candidates, axis=1) == boundary[:, None]).sum(axis=1)
+    for row in np.flatnonzero(tied_in_row > tied_kept):
+        above = np.flatnonzero(scores[row] > boundary[row])
+        tied = np.flatnonzero(scores[row] == boundary[row])[: k - len(above)]
+        candidates[row] = np.concatenate([above, tied])
