@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def test_benchmark_refuses_an_unknown_model(ratings: str) -> None:
     assert "unknown model" in output
 
 
-def test_tune_writes_the_best_config_where_train_reads_it(ratings: str) -> None:
+def test_tune_writes_the_best_config_that_train_layers_below_set(ratings: str) -> None:
     code, output = _run(
         "tune",
         "--task",
@@ -169,4 +170,25 @@ def test_tune_writes_the_best_config_where_train_reads_it(ratings: str) -> None:
     )
     assert code == 0, output
     assert "best config written to .segue/tuned/user-items/item-knn.toml" in output
-    assert Path(".segue/tuned/user-items/item-knn.toml").exists()
+    tuned = tomllib.loads(Path(".segue/tuned/user-items/item-knn.toml").read_text("utf-8"))
+    tuned_params = tuned["models"]["item-knn"]
+
+    code, output = _run(
+        "train",
+        "--task",
+        "user-items",
+        "--model",
+        "item-knn",
+        "--data",
+        ratings,
+        "--set",
+        "models.item-knn.neighbours=7",
+        "--save-model",
+        "saved",
+        "--no-track",
+        *SMALL,
+    )
+    assert code == 0, output
+    config = json.loads(Path("saved/model.json").read_text(encoding="utf-8"))["config"]
+    assert config["neighbours"] == 7  # --set wins over the tuned value
+    assert config["shrinkage"] == pytest.approx(tuned_params["shrinkage"])  # tuned wins over base
