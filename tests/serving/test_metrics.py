@@ -72,3 +72,11 @@ def test_each_app_has_its_own_registry(serve, packages) -> None:
     # Each server's start-up poll of /healthz counts once; the first got two more.
     assert value(httpx.get(f"{first}/metrics").text, "segue_http_requests_total", **labels) == 3
     assert value(httpx.get(f"{second}/metrics").text, "segue_http_requests_total", **labels) == 1
+
+
+def test_metrics_can_be_switched_off(serve, packages) -> None:
+    url = serve(create_app(settings_with("monitoring.enabled=false"), PackageLoader(packages)))
+    assert httpx.post(f"{url}/v1/next-songs", json={"songs": ["iu|palette"]}).status_code == 200
+    response = httpx.get(f"{url}/metrics")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"

@@ -92,9 +92,10 @@ def create_app(
     app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=ops.STATIC_DIR), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.serving.max_body_bytes)
-    app.add_middleware(
-        MetricsMiddleware, metrics=metrics, routes=[*ops.router.routes, *routes.router.routes]
-    )
+    if settings.monitoring.enabled:
+        app.add_middleware(
+            MetricsMiddleware, metrics=metrics, routes=[*ops.router.routes, *routes.router.routes]
+        )
     app.openapi = lambda: _openapi_with_problem_types(app)  # type: ignore[method-assign]
     return app
 

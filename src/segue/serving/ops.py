@@ -38,10 +38,16 @@ async def readyz(state: StateDep) -> ReadyResponse:
     "/metrics",
     response_class=Response,
     summary="Prometheus metrics",
-    responses={200: {"content": {"text/plain": {}}, "description": "Text exposition format."}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Text exposition format."},
+        **problem_responses(404),
+    },
 )
 async def metrics(state: StateDep) -> Response:
-    """Request counts and latency by route and status, fallbacks, reloads, model versions."""
+    """Request counts and latency by route and status, fallbacks, reloads, model versions;
+    404 when ``monitoring.enabled`` is false."""
+    if not state.settings.monitoring.enabled:
+        raise ProblemError(404, "not-found", "metrics are off (monitoring.enabled = false)")
     return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
 
