@@ -6,7 +6,9 @@ when nothing is known), then the one post-processing pipeline of ``segue.ranking
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,13 +18,16 @@ import numpy as np
 from segue.data.songs import KEY_SEPARATOR
 from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
 from segue.ranking.postprocess import PostProcessConfig, RankedItem, RankingCatalogue, rank_items
-from segue.serving.matching import SongMatcher, item_label
+from segue.serving.matching import SongMatcher
 from segue.tracking.package import ModelPackage
 
 FALLBACK_UNKNOWN_USER = "unknown user"
 FALLBACK_NO_KNOWN_SONGS = "no known songs"
 FALLBACK_NO_KNOWN_ITEMS = "no known items"
 FALLBACK_MODEL_CANNOT_SCORE = "model cannot score"
+# Known users' score rows are kept up to this much memory per loaded model: a returning user's
+# list then costs a top-k instead of a model call. Their histories only change with a new version.
+KNOWN_USER_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def artist_identity(key: str, artist: str, identify: Callable[[str], str]) -> str:
@@ -31,6 +36,32 @@ def artist_identity(key: str, artist: str, identify: Callable[[str], str]) -> st
     if KEY_SEPARATOR in key:
         return key.split(KEY_SEPARATOR, 1)[0]
     return identify(artist) if artist else ""
+
+
+class ScoreRows:
+    """A bounded least-recently-used cache of score rows, shared by the request threads."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._rows: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            row = self._rows.get(key)
+            if row is not None:
+                self._rows.move_to_end(key)
+            return row
+
+    def put(self, key: str, row: np.ndarray) -> None:
+        if self.capacity <= 0:
+            return
+        row.setflags(write=False)  # shared between requests: nobody may change it
+        with self._lock:
+            self._rows[key] = row
+            self._rows.move_to_end(key)
+            while len(self._rows) > self.capacity:
+                self._rows.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -95,6 +126,8 @@ class ServingModel:
             ],
             identify_artist=identify,
         )
+        row_bytes = max(len(self.keys), 1) * np.dtype(np.float32).itemsize
+        self._known_scores = ScoreRows(KNOWN_USER_CACHE_BYTES // row_bytes)
         # A version that cannot score one history must fail here, before it replaces another.
         self.package.scorer.score([np.zeros(1, dtype=np.int64)])
 
@@ -113,9 +146,6 @@ class ServingModel:
             "loaded_at": self.loaded_at,
         }
 
-    def label(self, item: int) -> str:
-        return item_label(self.artists[item], self.titles[item])
-
     def recommend(
         self,
         history: Sequence[int] | np.ndarray,
@@ -124,14 +154,22 @@ class ServingModel:
         *,
         exclude: Sequence[int] | np.ndarray = (),
         empty_reason: str = FALLBACK_NO_KNOWN_ITEMS,
+        known_user: str | None = None,
     ) -> Recommendation:
-        """Top-k for a history of item indices; popularity (marked) when it cannot be scored."""
+        """Top-k for a history of item indices; popularity (marked) when it cannot be scored.
+
+        ``known_user`` names a package user whose history this is: their scores are cached.
+        """
         history = np.asarray(history, dtype=np.int64)
         fallback: str | None = None
         if len(history) == 0:
             scores, fallback = self.catalogue.popularity, empty_reason
         else:
-            scores = self.package.scorer.score([history])[0]
+            scores = self._known_scores.get(known_user) if known_user is not None else None
+            if scores is None:
+                scores = self.package.scorer.score([history])[0]
+                if known_user is not None:
+                    self._known_scores.put(known_user, scores)
             if not np.isfinite(scores).any():
                 scores, fallback = self.catalogue.popularity, FALLBACK_MODEL_CANNOT_SCORE
         excluded = np.concatenate([history, np.asarray(exclude, dtype=np.int64)])
@@ -161,7 +199,7 @@ class ServingModel:
         history = self.package.user_histories.get(user_id)
         if history is None:
             return self.recommend([], k, rules, empty_reason=FALLBACK_UNKNOWN_USER)
-        return self.recommend(history, k, rules)
+        return self.recommend(history, k, rules, known_user=user_id)
 
     def for_history(self, keys: Sequence[str], k: int, rules: ListRules) -> Recommendation:
         """A list for a user the model never saw, from the item keys they consumed."""
