@@ -125,7 +125,7 @@ def test_a_slow_request_does_not_stall_the_others(serve, packages) -> None:
     original = gated.scorer._score
 
     def slow_score(histories):
-        if armed.is_set():
+        if armed.is_set() and not entered.is_set():  # only the first request is slow
             entered.set()
             release.wait(timeout=60)
         return original(histories)
@@ -144,9 +144,12 @@ def test_a_slow_request_does_not_stall_the_others(serve, packages) -> None:
     waiting.start()
     try:
         assert entered.wait(timeout=30)
-        # The next-song request is stuck inside its scorer; everything else still answers.
+        # The next-song request is stuck inside its scorer; everything else still answers,
+        # other next-song requests included.
         assert httpx.get(f"{url}/v1/users/1/recommendations", timeout=10).status_code == 200
         assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+        other = httpx.post(f"{url}/v1/next-songs", json={"songs": ["BTS - Butter"]}, timeout=10)
+        assert other.status_code == 200
         assert not slow
     finally:
         release.set()

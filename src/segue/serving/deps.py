@@ -9,9 +9,12 @@ scoring goes to a worker thread, in the routes.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Header, Query, Request
 
 from segue.monitoring.prometheus import ServingMetrics
@@ -23,6 +26,8 @@ from segue.serving.recommender import ListRules, ServingModel
 from segue.serving.schemas import Task
 from segue.settings import Settings
 
+T = TypeVar("T")
+
 
 @dataclass
 class ServingState:
@@ -33,6 +38,20 @@ class ServingState:
     metrics: ServingMetrics
     ban_list: BanListFile
     postprocess: PostProcessConfig
+    scoring_threads: int = 2
+    _limiters: dict[str, anyio.CapacityLimiter] = field(default_factory=dict, repr=False)
+
+    async def off_loop(self, task: str, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(*args)`` in a worker thread, at most ``scoring_threads`` per task.
+
+        Few threads on purpose: scoring holds the GIL much of the time, and each extra thread
+        competing for it delays the event loop, so every other request. Per task, so a slow
+        model of one task cannot hold the threads the other task needs.
+        """
+        limiter = self._limiters.get(task)
+        if limiter is None:
+            limiter = self._limiters[task] = anyio.CapacityLimiter(self.scoring_threads)
+        return await anyio.to_thread.run_sync(partial(function, *args), limiter=limiter)
 
     def rules(self) -> ListRules:
         """The profile's post-processing rules with the ban list as of this moment."""
@@ -69,6 +88,9 @@ class RequestContext:
     state: ServingState
     model: ServingModel
     rules: ListRules
+
+    async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
+        return await self.state.off_loop(self.model.task, function, *args)
 
 
 async def get_state(request: Request) -> ServingState:

@@ -1,6 +1,6 @@
 """The /v1 API: parse the request, call one ``ServingModel`` method off the event loop, format.
 
-Scoring runs in a worker thread (``run_in_threadpool``) so one slow request never stalls the
+Scoring runs in a worker thread (``RequestContext.off_loop``) so one slow request never stalls the
 others; the model object is taken once per request, so a hot reload cannot change it mid-way.
 """
 
@@ -93,7 +93,7 @@ async def next_songs(body: NextSongsRequest, context: NextSongContext) -> Recomm
     context.state.check_list_size(body.songs, "songs")
     context.state.check_list_size(body.exclude, "exclude")
     k = context.state.list_length(body.k)
-    result = await run_in_threadpool(
+    result = await context.off_loop(
         context.model.next_songs, body.songs, k, context.rules, body.exclude
     )
     return _response(context, result)
@@ -113,7 +113,7 @@ async def user_recommendations(
 ) -> RecommendationResponse:
     """Unseen items for a user from the training data; unknown users get the popularity
     fallback, marked `fallback: "unknown user"`."""
-    result = await run_in_threadpool(context.model.for_user, user_id, k, context.rules)
+    result = await context.off_loop(context.model.for_user, user_id, k, context.rules)
     return _response(context, result)
 
 
@@ -130,7 +130,7 @@ async def history_recommendations(
     """Unseen items for a user the model never saw, from the item keys in `history`."""
     context.state.check_list_size(body.history, "history")
     k = context.state.list_length(body.k)
-    result = await run_in_threadpool(context.model.for_history, body.keys(), k, context.rules)
+    result = await context.off_loop(context.model.for_history, body.keys(), k, context.rules)
     return _response(context, result)
 
 
@@ -153,7 +153,7 @@ async def similar_items(
         raise ProblemError(
             404, "unknown-item", f"no item with key {key!r} in the {model.task} catalogue"
         )
-    result = await run_in_threadpool(model.similar, item, k, context.rules)
+    result = await context.off_loop(model.similar, item, k, context.rules)
     return _response(context, result)
 
 
@@ -171,7 +171,7 @@ async def search_songs(
 ) -> SearchResponse:
     """Prefix matches (most popular first), then fuzzy matches; for the search box of the page."""
     model = context.model
-    found = await run_in_threadpool(model.matcher.search, q, limit)
+    found = await context.off_loop(model.matcher.search, q, limit)
     return SearchResponse(
         task=model.task,
         items=[
