@@ -17,11 +17,11 @@ from segue.models.base import ModelConfig, Scorer
 class AlsConfig(ModelConfig):
     """Matrix factorisation size, ridge strength, sweeps, and how much a positive counts."""
 
-    factors: int = Field(64, ge=1)
-    regularization: float = Field(0.05, gt=0.0)
-    iterations: int = Field(15, ge=1)
+    factors: int = Field(64, ge=1, le=4096)
+    regularization: float = Field(20.0, gt=0.0, le=1e6)
+    iterations: int = Field(15, ge=1, le=1000)
     # implicit's convention: a positive's confidence is alpha (unobserved pairs count 1).
-    alpha: float = Field(10.0, ge=1.0)
+    alpha: float = Field(3.0, ge=1.0, le=1e6)
 
 
 class AlsScorer(Scorer):

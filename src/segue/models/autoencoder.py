@@ -16,13 +16,13 @@ from segue.models.dense_user_item import DenseTrainingConfig, DenseUserItemScore
 
 
 class AutoencoderConfig(DenseTrainingConfig):
-    """Hidden layer size and training schedule (the original design's 256 units, Adam)."""
+    """The original design's 256 sigmoid units; Adam at 0.01 (chosen on validation NDCG@10)."""
 
-    hidden_size: int = Field(256, ge=1)
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(0.001, gt=0.0)
-    patience: int = Field(5, ge=1)
+    hidden_size: int = Field(256, ge=1, le=16_384)
+    epochs: int = Field(50, ge=1, le=10_000)
+    batch_size: int = Field(64, ge=1, le=65_536)
+    learning_rate: float = Field(0.01, gt=0.0, le=1.0)
+    patience: int = Field(8, ge=1, le=1000)
 
 
 class AutoencoderScorer(DenseUserItemScorer):

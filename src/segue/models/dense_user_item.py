@@ -47,10 +47,10 @@ def shuffled_row_batches(matrix: sp.csr_matrix, batch_size: int) -> BatchFactory
 class DenseTrainingConfig(ModelConfig):
     """The training knobs every dense user-item network has; subclasses set their own defaults."""
 
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(0.001, gt=0.0)
-    patience: int = Field(5, ge=1)
+    epochs: int = Field(50, ge=1, le=10_000)
+    batch_size: int = Field(64, ge=1, le=65_536)
+    learning_rate: float = Field(0.01, gt=0.0, le=1.0)
+    patience: int = Field(8, ge=1, le=1000)
 
 
 class DenseUserItemScorer(Scorer):

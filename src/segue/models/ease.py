@@ -14,7 +14,7 @@ from segue.models.base import ModelConfig, Scorer
 class EaseConfig(ModelConfig):
     """Ridge strength of the item-item regression; larger values favour popular co-occurrences."""
 
-    l2: float = Field(500.0, gt=0.0)
+    l2: float = Field(200.0, gt=0.0, le=1e7)
 
 
 def ease_weights(matrix: sp.csr_matrix, l2: float) -> np.ndarray:

@@ -16,8 +16,8 @@ _BLOCK_SIZE = 1024
 class ItemKnnConfig(ModelConfig):
     """How many neighbours each item keeps and how hard rare co-occurrences are shrunk."""
 
-    neighbours: int = Field(200, ge=1)
-    shrinkage: float = Field(10.0, ge=0.0)
+    neighbours: int = Field(30, ge=1, le=100_000)
+    shrinkage: float = Field(0.0, ge=0.0, le=1e6)
 
 
 def item_similarities(matrix: sp.csr_matrix, neighbours: int, shrinkage: float) -> sp.csr_matrix:

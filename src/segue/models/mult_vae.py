@@ -19,15 +19,15 @@ from segue.models.dense_user_item import DenseTrainingConfig, DenseUserItemScore
 class MultVaeConfig(DenseTrainingConfig):
     """Layer sizes, input dropout, KL annealing and training schedule."""
 
-    hidden_size: int = Field(600, ge=1)
-    latent_size: int = Field(200, ge=1)
+    hidden_size: int = Field(600, ge=1, le=16_384)
+    latent_size: int = Field(200, ge=1, le=4096)
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
-    beta_max: float = Field(0.2, ge=0.0)
-    anneal_epochs: int = Field(20, ge=1)
-    epochs: int = Field(50, ge=1)
-    batch_size: int = Field(128, ge=1)
-    learning_rate: float = Field(0.001, gt=0.0)
-    patience: int = Field(5, ge=1)
+    beta_max: float = Field(0.2, ge=0.0, le=10.0)
+    anneal_epochs: int = Field(20, ge=1, le=10_000)
+    epochs: int = Field(100, ge=1, le=10_000)
+    batch_size: int = Field(128, ge=1, le=65_536)
+    learning_rate: float = Field(0.003, gt=0.0, le=1.0)
+    patience: int = Field(10, ge=1, le=1000)
 
 
 class MultVaeNetwork(nn.Module):
