@@ -123,10 +123,9 @@ def registry_champion_source(settings: Settings) -> tuple[ChampionLoader, Champi
         return load_champion(settings, task)
 
     def probe(task: str) -> str | None:
-        from segue.tracking.registry import CHAMPION, model_name, version_by_alias
+        from segue.tracking.registry import champion_version
 
-        champion = version_by_alias(settings, model_name(settings, task), CHAMPION)
-        return None if champion is None else champion.version
+        return champion_version(settings, task)
 
     return load, probe
 
