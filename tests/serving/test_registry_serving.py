@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from serving_support import next_song_package
@@ -13,6 +15,7 @@ from segue.tracking.registry import CHAMPION, publish_package, set_alias
 pytestmark = pytest.mark.slow
 
 ADMIN_KEY = "registry-test-key-0123"
+POLL_SECONDS = 60.0
 
 
 def test_serves_the_champion_and_follows_the_alias(serve, local_store) -> None:
@@ -53,3 +56,22 @@ def test_serves_the_champion_and_follows_the_alias(serve, local_store) -> None:
         second.version,
         "most-popular",
     )
+
+
+def test_the_poller_follows_the_alias_without_any_call(serve, local_store) -> None:
+    settings = load_settings(
+        "dev", ["serving.reload_interval_seconds=0.2", "serving.tasks=['next-song']"]
+    )
+    first = publish_package(settings, next_song_package("item-knn"))
+    second = publish_package(settings, next_song_package("most-popular"))
+    set_alias(settings, first.name, CHAMPION, first.version)
+    url = serve(create_app(settings))
+    assert httpx.get(f"{url}/readyz").json()["models"] == {"next-song": first.version}
+
+    set_alias(settings, first.name, CHAMPION, second.version)
+    deadline = time.monotonic() + POLL_SECONDS
+    while httpx.get(f"{url}/readyz").json()["models"]["next-song"] != second.version:
+        assert time.monotonic() < deadline, "the server never picked up the new champion"
+        time.sleep(0.1)
+    answer = httpx.post(f"{url}/v1/next-songs", json={"songs": ["iu|palette"]}).json()
+    assert answer["model"]["algorithm"] == "most-popular"
