@@ -33,6 +33,9 @@ def test_next_songs_reads_free_text_keys_and_reports_unmatched(url: str) -> None
     }
     assert all({"key", "artist", "title", "score"} <= set(item) for item in answer["items"])
     assert len(answer["recommendation_id"]) == 32
+    again = httpx.post(f"{url}/v1/next-songs", json=body).json()
+    assert again["recommendation_id"] != answer["recommendation_id"]
+    assert again["items"] == answer["items"]  # same input, same list
 
 
 def test_next_songs_fuzzy_matches_misspelt_songs(url: str) -> None:

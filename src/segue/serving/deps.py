@@ -9,6 +9,8 @@ scoring goes to a worker thread, in the routes.
 from __future__ import annotations
 
 import hmac
+import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,6 +31,18 @@ from segue.settings import Settings
 T = TypeVar("T")
 
 
+class RecommendationIds:
+    """Ids of served lists: a random prefix per app and a counter; unique, and cheaper than
+    uuid4 (no system call per request)."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
 @dataclass
 class ServingState:
     """Everything one app instance shares between requests."""
@@ -39,6 +53,7 @@ class ServingState:
     ban_list: BanListFile
     postprocess: PostProcessConfig
     scoring_threads: int = 2
+    recommendation_ids: RecommendationIds = field(default_factory=RecommendationIds)
     _limiters: dict[str, anyio.CapacityLimiter] = field(default_factory=dict, repr=False)
 
     async def off_loop(self, task: str, function: Callable[..., T], *args: Any) -> T:

@@ -6,8 +6,6 @@ others; the model object is taken once per request, so a hot reload cannot chang
 
 from __future__ import annotations
 
-import itertools
-import os
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -42,15 +40,6 @@ from segue.serving.schemas import (
 
 router = APIRouter(prefix="/v1")
 
-# Recommendation ids: a random per-process prefix and a counter (unique, and no system call per
-# request, unlike uuid4).
-_ID_PREFIX = os.urandom(8).hex()
-_ID_COUNTER = itertools.count()
-
-
-def next_recommendation_id() -> str:
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
-
 
 BODY_ERRORS = problem_responses(400, 413, 422, 503)
 QUERY_ERRORS = problem_responses(422, 503)
@@ -61,7 +50,7 @@ def _response(context: RequestContext, result: Recommendation) -> Recommendation
     if result.fallback is not None:
         context.state.metrics.record_fallback(model.task, result.fallback)
     return RecommendationResponse(
-        recommendation_id=next_recommendation_id(),
+        recommendation_id=context.state.recommendation_ids.next(),
         task=model.task,
         items=[
             ScoredItem(
