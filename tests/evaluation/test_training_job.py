@@ -100,13 +100,14 @@ def test_a_leaky_run_is_labelled(
 
 def test_parameter_layers_settings_then_tuned_then_explicit(tmp_path: Path) -> None:
     settings = _settings(f"evaluation.tuned_dir={tmp_path / 'tuned'}")
-    assert resolve_params(settings, "user-items", "ease") == {"l2": 500.0}
+    base = settings.model_params("ease")
+    assert resolve_params(settings, "user-items", "ease") == base
     path = tuned_config_path(settings, "user-items", "ease")
     path.parent.mkdir(parents=True)
     path.write_text('[models."ease"]\nl2 = 42.0\n', encoding="utf-8")
     assert resolve_params(settings, "user-items", "ease") == {"l2": 42.0}
     assert resolve_params(settings, "user-items", "ease", {"l2": 7.0}) == {"l2": 7.0}
-    assert resolve_params(settings, "next-song", "ease") == {"l2": 500.0}  # tuned per task
+    assert resolve_params(settings, "next-song", "ease") == base  # tuned configs are per task
 
 
 def test_unknown_task_and_wrong_task_for_model_are_refused(
