@@ -40,7 +40,7 @@ class DataSettings(_Section):
     implicit_threshold: float = 3.0
     min_item_count: int = Field(1, ge=1)
     min_sequence_length: int = Field(2, ge=1)
-    max_sequence_length: int = Field(1000, ge=2)
+    max_sequence_length: int = Field(5000, ge=2)
     banned_users_file: Path | None = None
     bot_max_interactions: int = Field(0, ge=0)
     bot_window_seconds: int = Field(60, ge=1)

@@ -24,6 +24,7 @@ import numpy as np
 
 from segue.data.dataset import Dataset, DatasetError
 from segue.data.interactions import Holdout, Split
+from segue.data.splits import leak_holdout_targets, with_validation
 from segue.evaluation.protocols import (
     build_split,
     default_protocol,
@@ -206,6 +207,11 @@ def train_on_split(
         validation_metrics = protocol.evaluate(
             scorer, split.validation, cutoffs, item_counts=counts
         )
+        if scorer.refit_with_validation and len(split.validation) and not is_leaky(split.protocol):
+            with PeakMemory() as memory:
+                started = time.perf_counter()
+                scorer.fit(with_validation(split))
+                fit_seconds = time.perf_counter() - started
         test_metrics = protocol.evaluate(
             scorer, split.test, cutoffs, item_counts=counts, progress=progress
         )
@@ -584,8 +590,6 @@ def run_benchmark(
 
 def leak_holdout_targets_checked(split: Split) -> Split:
     """The leaky variant of a split; only the original design's random holdout has one."""
-    from segue.data.splits import leak_holdout_targets
-
     if get_protocol(split.protocol).name != "random-holdout":
         raise TrainingError(
             "leaky training exists only to reproduce the original design's random-holdout figure"

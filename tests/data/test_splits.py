@@ -14,6 +14,7 @@ from segue.data.splits import (
     split_leave_last,
     split_random_holdout,
     split_temporal,
+    with_validation,
 )
 
 
@@ -174,3 +175,15 @@ class TestTemporal:
             split_temporal(
                 data, [np.array([1.0, np.nan])], validation_fraction=0.1, test_fraction=0.1
             )
+
+
+def test_with_validation_restores_validation_items_but_never_test_items() -> None:
+    rng = np.random.default_rng(3)
+    sequences = [rng.choice(50, size=30, replace=False).astype(np.int64) for _ in range(6)]
+    interactions = Interactions(sequences, 50, [f"u{i}" for i in range(6)])
+    split = split_random_holdout(interactions, n=5, seed=1)
+    refitted = with_validation(split)
+    refit = dict(zip(refitted.sequence_ids, refitted.sequences))
+    tests = dict(zip(split.test.sequence_ids, split.test.targets))
+    for user, sequence in zip(interactions.sequence_ids, interactions.sequences):
+        assert set(refit[user]) == set(sequence) - set(tests.get(user, []))

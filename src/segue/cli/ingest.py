@@ -45,8 +45,9 @@ def _print_summary(result: IngestResult) -> None:
     console.print(table)
     kept = ", ".join(f"{value:,} {unit}" for unit, value in counts["kept"].items())
     rejected = ", ".join(f"{value:,} {unit}" for unit, value in counts["rejected"].items())
-    console.print(f"wrote {result.dataset.directory}: {kept}")
-    console.print(f"rejected {rejected}: see {result.rejected_path}")
+    # Plain lines: paths must stay whole for people and scripts to copy, whatever the width.
+    typer.echo(f"wrote {result.dataset.directory}: {kept}")
+    typer.echo(f"rejected {rejected}: see {result.rejected_path}")
 
 
 def _run(call: Callable[[], IngestResult]) -> None:

@@ -229,6 +229,29 @@ def split_random_holdout(
     )
 
 
+def with_validation(split: Split) -> Interactions:
+    """Training sequences with every validation sequence made whole again.
+
+    What a closed-form model is refitted on once validation has served its purpose: each
+    validation case's history plus targets replaces that sequence's training part (per-user
+    protocols) or joins the training set (held-out playlists). Test targets stay out.
+    """
+    whole: dict[str, np.ndarray] = {}
+    for history, targets, sequence_id in zip(
+        split.validation.histories,
+        split.validation.targets,
+        split.validation.sequence_ids,
+        strict=True,
+    ):
+        if sequence_id not in whole or len(history) + len(targets) > len(whole[sequence_id]):
+            whole[sequence_id] = np.concatenate([history, targets]).astype(np.int64)
+    ids = split.train.sequence_ids or [str(i) for i in range(len(split.train))]
+    sequences = [
+        whole.pop(i, sequence) for sequence, i in zip(split.train.sequences, ids, strict=True)
+    ]
+    return Interactions([*sequences, *whole.values()], split.train.n_items, [*ids, *whole.keys()])
+
+
 def leak_holdout_targets(split: Split) -> Split:
     """The original design's leak, for comparison only: train on the held-out targets too.
 

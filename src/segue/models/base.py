@@ -57,6 +57,9 @@ class Scorer(ABC):
     tasks: ClassVar[frozenset[str]] = frozenset(TASKS)
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     uses_order: ClassVar[bool] = False
+    # Closed-form models are refitted on train + validation items before the test evaluation
+    # (validation items are not test items); models that early-stop on validation are not.
+    refit_with_validation: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig | None = None, *, seed: int = 0) -> None:
         self.config = config if config is not None else self.config_class()

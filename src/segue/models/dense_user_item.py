@@ -61,6 +61,7 @@ class DenseUserItemScorer(Scorer):
     """
 
     tasks = frozenset({"user-items"})
+    refit_with_validation = False
 
     config: DenseTrainingConfig
     network: nn.Module

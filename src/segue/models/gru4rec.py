@@ -69,6 +69,7 @@ class Gru4RecScorer(Scorer):
     name = "gru4rec"
     config_class = Gru4RecConfig
     uses_order = True
+    refit_with_validation = False
     config: Gru4RecConfig
 
     def _fit(self, train: Interactions, validation: Holdout | None) -> None:

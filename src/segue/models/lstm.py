@@ -67,6 +67,7 @@ class LstmScorer(Scorer):
     name = "lstm"
     config_class = LstmConfig
     uses_order = True
+    refit_with_validation = False
     config: LstmConfig
 
     def _fit(self, train: Interactions, validation: Holdout | None) -> None:
