@@ -89,6 +89,9 @@ def main() -> int:
     parser.add_argument("--history", type=int, default=50, help="most items per request history")
     parser.add_argument("--requests", type=int, default=500, help="distinct request bodies")
     parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="segue serve worker processes"
+    )
+    parser.add_argument(
         "--skip-mlflow", action="store_true", help="leave out `mlflow models serve`"
     )
     parser.add_argument(
