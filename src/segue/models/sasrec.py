@@ -34,9 +34,9 @@ class SasRecConfig(ModelConfig):
     num_heads: int = Field(1, ge=1, le=64)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     max_length: int = Field(50, ge=1, le=10_000)
-    epochs: int = Field(20, ge=1, le=10_000)
-    batch_size: int = Field(128, ge=1, le=65_536)
-    learning_rate: float = Field(0.001, gt=0.0, le=1.0)
+    epochs: int = Field(30, ge=1, le=10_000)
+    batch_size: int = Field(32, ge=1, le=65_536)
+    learning_rate: float = Field(0.005, gt=0.0, le=1.0)
     patience: int = Field(3, ge=1, le=1000)
     full_softmax_max_items: int = Field(20_000, ge=1)
     sampled_negatives: int = Field(2048, ge=1, le=1_000_000)
@@ -93,6 +93,8 @@ class SasRecNetwork(nn.Module):
         with torch.no_grad():
             self.items.weight[n_items].zero_()
         self.positions = nn.Embedding(config.max_length, config.embedding_dim)
+        # Same scale as the items: a louder position signal would drown which song was played.
+        nn.init.normal_(self.positions.weight, std=config.embedding_dim**-0.5)
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
             CausalAttentionBlock(config.embedding_dim, config.num_heads, config.dropout)
@@ -131,6 +133,7 @@ class SasRecScorer(Scorer):
     name = "sasrec"
     config_class = SasRecConfig
     uses_order = True
+    refit_with_validation = False
     config: SasRecConfig
 
     def _fit(self, train: Interactions, validation: Holdout | None) -> None:
