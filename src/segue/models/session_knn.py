@@ -10,8 +10,8 @@ from segue.data.interactions import Holdout, Interactions
 from segue.models.base import ModelConfig, Scorer
 from segue.models.markov import recency_weights
 
-# Items per block when computing whole-sequence co-occurrence; bounds the dense scratch memory.
-_BLOCK_ITEMS = 512
+# Dense scratch entries per block of candidates (64 MB of float32), whatever the catalogue size.
+_BLOCK_ENTRIES = 16_000_000
 
 
 class SessionKnnConfig(ModelConfig):
@@ -48,6 +48,12 @@ def windowed_cooccurrence(
     )
     counts.sum_duplicates()
     return counts
+
+
+def candidate_blocks(n_items: int) -> list[tuple[int, int]]:
+    """(start, stop) ranges of candidates whose dense similarity rows fit the scratch budget."""
+    rows = max(1, _BLOCK_ENTRIES // max(n_items, 1))
+    return [(start, min(start + rows, n_items)) for start in range(0, n_items, rows)]
 
 
 def top_neighbours(
@@ -94,8 +100,7 @@ class SessionKnnScorer(Scorer):
         inverse = np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0)
         by_item = matrix.T.tocsr()
         parts = []
-        for start in range(0, self.n_items, _BLOCK_ITEMS):
-            stop = min(start + _BLOCK_ITEMS, self.n_items)
+        for start, stop in candidate_blocks(self.n_items):
             block = np.asarray(by_item[start:stop].dot(matrix).todense(), dtype=np.float32)
             block *= inverse[start:stop, None] * inverse[None, :]
             parts.append(top_neighbours(block, self.config.neighbours, start))
@@ -114,8 +119,7 @@ class SessionKnnScorer(Scorer):
         # Rows of the transpose are candidates: keep each candidate's strongest sources.
         by_candidate = cosine.T.tocsr().astype(np.float32)
         parts = []
-        for start in range(0, self.n_items, _BLOCK_ITEMS):
-            stop = min(start + _BLOCK_ITEMS, self.n_items)
+        for start, stop in candidate_blocks(self.n_items):
             block = np.asarray(by_candidate[start:stop].todense(), dtype=np.float32)
             parts.append(top_neighbours(block, self.config.neighbours, start))
         return self._assemble(parts).T.tocsr()
