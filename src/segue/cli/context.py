@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -39,3 +39,12 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print an error to stderr and exit with ``code`` (2 = bad input, 1 = a step failed)."""
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     raise typer.Exit(code)
+
+
+def print_wide(*renderables: Any) -> None:
+    """Print rich tables at a fixed generous width so they read the same in a pipe or a log."""
+    from rich.console import Console
+
+    console = Console(width=200)
+    for renderable in renderables:
+        console.print(renderable)

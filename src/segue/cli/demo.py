@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from segue.cli.context import fail, get_context
+from segue.cli.context import fail, get_context, print_wide
 
 DEMO_SOURCES: dict[str, str] = {"next-song": "playlists.json", "user-items": "ratings"}
 
@@ -21,7 +21,7 @@ def demo(
     ] = None,
 ) -> None:
     """Ingest the bundled playlists and ratings, train, evaluate, register, promote, and serve."""
-    from segue.cli.lifecycle import _pipeline_table, _print
+    from segue.cli.lifecycle import pipeline_table
     from segue.data.synth import sample_path
     from segue.pipeline import run_pipeline
     from segue.tracking.registry import absolute_store
@@ -31,7 +31,7 @@ def demo(
     for task, sample in DEMO_SOURCES.items():
         typer.secho(f"\n== {task}: bundled sample {sample}", bold=True)
         summary = run_pipeline(settings, task, sample_path(sample))
-        _print(_pipeline_table(summary))
+        print_wide(pipeline_table(summary))
         summaries.append(summary)
         if not summary.ok:
             fail(f"demo stopped: {task} {summary.error}")

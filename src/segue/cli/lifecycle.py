@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from segue.cli.context import EXIT_BAD_INPUT, EXIT_FAILED, fail, get_context
+from segue.cli.context import EXIT_BAD_INPUT, EXIT_FAILED, fail, get_context, print_wide
 from segue.settings import Settings
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def promote(
             dry_run=dry_run,
             data_dir=data,
         )
-    _print(_comparison_table(result, settings.evaluation.k))
+    print_wide(_comparison_table(result, settings.evaluation.k))
     typer.echo(_verdict(result))
 
 
@@ -137,7 +137,7 @@ def list_models(ctx: typer.Context, task: TaskOption) -> None:
     if not versions:
         typer.echo(f"{name} has no registered versions yet")
         return
-    _print(_versions_table(name, versions, settings))
+    print_wide(_versions_table(name, versions, settings))
 
 
 @pipeline_app.command("run")
@@ -177,7 +177,7 @@ def run(
             dataset_dir=out,
             promote=not no_promote,
         )
-    _print(_pipeline_table(summary))
+    print_wide(pipeline_table(summary))
     typer.echo(f"champion: version {summary.champion}" if summary.champion else "champion: none")
     if not summary.ok:
         fail(f"pipeline stopped: {summary.error}; the champion was not touched")
@@ -259,7 +259,7 @@ def _gate(tags: dict[str, str]) -> str:
     return decision
 
 
-def _pipeline_table(summary: PipelineSummary) -> Any:
+def pipeline_table(summary: PipelineSummary) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
@@ -275,12 +275,6 @@ def _pipeline_table(summary: PipelineSummary) -> Any:
 
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
-
-
-def _print(renderable: Any) -> None:
-    from rich.console import Console
-
-    Console(width=200).print(renderable)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from segue.cli.context import EXIT_BAD_INPUT, EXIT_FAILED, fail, get_context
+from segue.cli.context import EXIT_BAD_INPUT, EXIT_FAILED, fail, get_context, print_wide
 from segue.settings import Settings, SettingsError, load_settings, parse_override
 
 TaskOption = Annotated[str, typer.Option("--task", help="next-song or user-items.")]
@@ -90,14 +90,6 @@ def _metric_order(key: str) -> tuple[str, int, str]:
     return (base.removeprefix("last_"), int(k) if k.isdigit() else 0, key)
 
 
-def _print(*renderables: Any) -> None:
-    from rich.console import Console
-
-    console = Console(width=120)
-    for renderable in renderables:
-        console.print(renderable)
-
-
 def train(
     ctx: typer.Context,
     task: TaskOption,
@@ -136,7 +128,7 @@ def train(
         if save_model is not None:
             result.model.save(save_model)
     title = f"{task} / {model} on {result.protocol} ({len(result.split.test)} test cases)"
-    _print(
+    print_wide(
         _metrics_table(
             title, {"validation": result.validation_metrics, "test": result.test_metrics}
         )
@@ -177,7 +169,7 @@ def evaluate(
             settings, data, model_dir=model_dir, run_id=run, task=task, protocol=protocol
         )
     title = f"{result.model.name} on {result.protocol} ({result.n_test_cases} test cases)"
-    _print(
+    print_wide(
         _metrics_table(
             title, {"validation": result.validation_metrics, "test": result.test_metrics}
         )
