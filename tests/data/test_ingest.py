@@ -20,8 +20,6 @@ from segue.data.rejects import StrictModeError, read_rejections
 from segue.data.synth import generate_playlists, write_playlists
 from segue.settings import DataSettings
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
-
 
 def units(out: Path) -> Counter:
     return Counter(line["unit"] for line in read_rejections(out / "rejected.jsonl"))
@@ -43,12 +41,14 @@ def by_location(out: Path) -> dict[tuple, dict]:
     }
 
 
-def test_design_json_playlists_become_a_dataset(tmp_path: Path) -> None:
+def test_design_json_playlists_become_a_dataset(tmp_path: Path, ingest_fixtures: Path) -> None:
     """vid-a repeats "IU - Palette" (duplicates drops the repeat); vid-c has one song (too short);
     "아이유 - Palette" in vid-b is the same song as "IU - Palette" once the alias is learned from
     "아이유 (IU) - 밤편지" in vid-a."""
     out = tmp_path / "out"
-    result = ingest_playlists([FIXTURES / "playlists.json"], out, DataSettings(), progress=False)
+    result = ingest_playlists(
+        [ingest_fixtures / "playlists.json"], out, DataSettings(), progress=False
+    )
     dataset = Dataset.load(out)
     counts = dataset.manifest["counts"]
     assert counts["input"] == {"playlists": 3, "songs": 8}
@@ -75,10 +75,12 @@ def test_design_json_playlists_become_a_dataset(tmp_path: Path) -> None:
     assert rejected[0]["record"] == "IU - Palette"
 
 
-def test_the_manifest_records_sources_settings_and_every_stage(tmp_path: Path) -> None:
+def test_the_manifest_records_sources_settings_and_every_stage(
+    tmp_path: Path, ingest_fixtures: Path
+) -> None:
     out = tmp_path / "out"
     settings = DataSettings(min_item_count=2)
-    ingest_playlists([FIXTURES / "playlists.json"], out, settings, progress=False)
+    ingest_playlists([ingest_fixtures / "playlists.json"], out, settings, progress=False)
     manifest = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
     assert manifest["kind"] == "playlists"
     assert len(manifest["fingerprint"]) == 16
@@ -102,21 +104,23 @@ def test_the_manifest_records_sources_settings_and_every_stage(tmp_path: Path) -
         assert earlier["after"] == later["before"]
 
 
-def test_ingestion_is_deterministic(tmp_path: Path) -> None:
+def test_ingestion_is_deterministic(tmp_path: Path, ingest_fixtures: Path) -> None:
     first = ingest_playlists(
-        [FIXTURES / "playlists.json"], tmp_path / "a", DataSettings(), progress=False
+        [ingest_fixtures / "playlists.json"], tmp_path / "a", DataSettings(), progress=False
     )
     second = ingest_playlists(
-        [FIXTURES / "playlists.json"], tmp_path / "b", DataSettings(), progress=False
+        [ingest_fixtures / "playlists.json"], tmp_path / "b", DataSettings(), progress=False
     )
     assert first.dataset.fingerprint == second.dataset.fingerprint
 
 
-def test_bad_json_lines_records_are_rejected_one_by_one(tmp_path: Path) -> None:
+def test_bad_json_lines_records_are_rejected_one_by_one(
+    tmp_path: Path, ingest_fixtures: Path
+) -> None:
     """9 records: line 3 unreadable; lines 4, 5, 7, 8 malformed; line 9 repeats p1's id.
     p5 has 4 bad songs (null, 42, "", blanks) of 6; p6 has a lone surrogate in one of 3."""
     out = tmp_path / "out"
-    ingest_playlists([FIXTURES / "playlists.jsonl"], out, DataSettings(), progress=False)
+    ingest_playlists([ingest_fixtures / "playlists.jsonl"], out, DataSettings(), progress=False)
     dataset = Dataset.load(out)
     counts = dataset.manifest["counts"]
     assert counts["input"] == {"playlists": 9, "songs": 12}
@@ -139,9 +143,11 @@ def test_bad_json_lines_records_are_rejected_one_by_one(tmp_path: Path) -> None:
     (out / "rejected.jsonl").read_bytes().decode("utf-8")  # the report itself is valid UTF-8
 
 
-def test_a_cut_json_array_keeps_what_came_before_the_cut(tmp_path: Path) -> None:
+def test_a_cut_json_array_keeps_what_came_before_the_cut(
+    tmp_path: Path, ingest_fixtures: Path
+) -> None:
     out = tmp_path / "out"
-    ingest_playlists([FIXTURES / "truncated.json"], out, DataSettings(), progress=False)
+    ingest_playlists([ingest_fixtures / "truncated.json"], out, DataSettings(), progress=False)
     dataset = Dataset.load(out)
     assert dataset.manifest["counts"]["input"] == {"playlists": 4, "songs": 6}
     assert dataset.manifest["counts"]["kept"]["playlists"] == 3
@@ -196,9 +202,11 @@ def test_nulls_and_wrong_types_in_a_json_array(tmp_path: Path) -> None:
     assert dataset.sequences().sequence_ids == ["7"]
 
 
-def test_spotify_slices_are_ingested_with_bad_tracks_rejected(tmp_path: Path) -> None:
+def test_spotify_slices_are_ingested_with_bad_tracks_rejected(
+    tmp_path: Path, ingest_fixtures: Path
+) -> None:
     out = tmp_path / "out"
-    ingest_playlists([FIXTURES / "mpd.slice.0-2.json"], out, DataSettings(), progress=False)
+    ingest_playlists([ingest_fixtures / "mpd.slice.0-2.json"], out, DataSettings(), progress=False)
     dataset = Dataset.load(out)
     counts = dataset.manifest["counts"]
     assert counts["input"] == {"playlists": 3, "songs": 6}
@@ -225,25 +233,27 @@ def test_several_files_share_one_alias_table_and_one_id_space(tmp_path: Path) ->
     assert [s["format"] for s in dataset.manifest["sources"]] == ["playlist-jsonl", "playlist-json"]
 
 
-def test_banned_playlists_are_reported_as_playlists_and_songs(tmp_path: Path) -> None:
+def test_banned_playlists_are_reported_as_playlists_and_songs(
+    tmp_path: Path, ingest_fixtures: Path
+) -> None:
     banned = tmp_path / "banned.txt"
     banned.write_text("vid-b\n", encoding="utf-8")
     out = tmp_path / "out"
     settings = DataSettings(banned_users_file=banned)
-    ingest_playlists([FIXTURES / "playlists.json"], out, settings, progress=False)
+    ingest_playlists([ingest_fixtures / "playlists.json"], out, settings, progress=False)
     stages = Counter((r["unit"], r["stage"]) for r in read_rejections(out / "rejected.jsonl"))
     assert stages[("playlist", "banned_users")] == 1
     assert stages[("song", "banned_users")] == 3
     assert_nothing_lost(Dataset.load(out), ("playlists", "songs"))
 
 
-def test_strict_mode_raises_at_the_first_bad_record(tmp_path: Path) -> None:
+def test_strict_mode_raises_at_the_first_bad_record(tmp_path: Path, ingest_fixtures: Path) -> None:
     with pytest.raises(
         StrictModeError,
         match=r"playlists.jsonl, line 3: invalid JSON \(Expecting value at column 46\)$",
     ):
         ingest_playlists(
-            [FIXTURES / "playlists.jsonl"],
+            [ingest_fixtures / "playlists.jsonl"],
             tmp_path / "out",
             DataSettings(),
             strict=True,
@@ -265,11 +275,11 @@ def test_synthetic_corpus_with_malformed_records_loses_nothing(tmp_path: Path) -
     assert reasons["songs must be an array of strings, got null"] == 2
 
 
-def test_movielens_csv_ratings_exact_counts(tmp_path: Path) -> None:
+def test_movielens_csv_ratings_exact_counts(tmp_path: Path, ingest_fixtures: Path) -> None:
     """9 rating rows: line 9 unreadable, lines 7 and 8 invalid, user 1's 2.0 below threshold,
     user 3 left with one rating (too short)."""
     out = tmp_path / "out"
-    ingest_ratings(FIXTURES / "movielens-csv", out, DataSettings(), progress=False)
+    ingest_ratings(ingest_fixtures / "movielens-csv", out, DataSettings(), progress=False)
     dataset = Dataset.load(out)
     counts = dataset.manifest["counts"]
     assert counts["input"] == {"ratings": 9}
@@ -287,7 +297,7 @@ def test_movielens_csv_ratings_exact_counts(tmp_path: Path) -> None:
         10: ("min_sequence_length", "3"),
     }
     items = dataset.items.set_index("key")
-    assert items.loc["1", "title"] == "Toy Story (1995)" and items.loc["1", "count"] == 2
+    assert items.loc["1", "title"] == "Paper Lanterns (1995)" and items.loc["1", "count"] == 2
     assert items.loc["1", "artist"] == ""
     assert items.loc["4", "genres"] == "Action|Crime|Thriller"
     assert dataset.aliases is None
@@ -299,14 +309,14 @@ def test_movielens_csv_ratings_exact_counts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["ml-100k", "ml-1m"])
-def test_older_movielens_layouts(tmp_path: Path, name: str) -> None:
+def test_older_movielens_layouts(tmp_path: Path, name: str, ingest_fixtures: Path) -> None:
     out = tmp_path / "out"
-    ingest_ratings(FIXTURES / name, out, DataSettings(), progress=False)
+    ingest_ratings(ingest_fixtures / name, out, DataSettings(), progress=False)
     dataset = Dataset.load(out)
     assert dataset.manifest["counts"]["input"] == {"ratings": 6}
     assert dataset.manifest["counts"]["kept"]["ratings"] == 4
     assert_nothing_lost(dataset, ("ratings",))
-    assert "Misérables, Les (1995)" in set(dataset.items["title"])
+    assert "Métropole, La (1995)" in set(dataset.items["title"])
 
 
 def test_banned_users_and_bots_in_ratings(tmp_path: Path) -> None:
@@ -351,11 +361,13 @@ def invoke(*args: str) -> object:
     return CliRunner().invoke(app, list(args))
 
 
-def test_cli_ingests_playlists_with_settings_overrides(tmp_path: Path) -> None:
+def test_cli_ingests_playlists_with_settings_overrides(
+    tmp_path: Path, ingest_fixtures: Path
+) -> None:
     out = tmp_path / "out"
     result = invoke(
         "--set", "data.min_sequence_length=3", "ingest", "playlists",
-        str(FIXTURES / "playlists.json"), "--out", str(out),
+        str(ingest_fixtures / "playlists.json"), "--out", str(out),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and "rejected.jsonl" in result.output
@@ -364,18 +376,20 @@ def test_cli_ingests_playlists_with_settings_overrides(tmp_path: Path) -> None:
     assert manifest["counts"]["kept"] == {"playlists": 2, "songs": 6, "items": 4}
 
 
-def test_cli_ingests_ratings(tmp_path: Path) -> None:
+def test_cli_ingests_ratings(tmp_path: Path, ingest_fixtures: Path) -> None:
     out = tmp_path / "out"
-    result = invoke("ingest", "ratings", str(FIXTURES / "movielens-csv"), "--out", str(out))
+    result = invoke("ingest", "ratings", str(ingest_fixtures / "movielens-csv"), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert Dataset.load(out).manifest["counts"]["kept"]["ratings"] == 4
 
 
-def test_cli_strict_stops_with_exit_code_2_naming_file_and_line(tmp_path: Path) -> None:
+def test_cli_strict_stops_with_exit_code_2_naming_file_and_line(
+    tmp_path: Path, ingest_fixtures: Path
+) -> None:
     result = invoke(
         "ingest",
         "ratings",
-        str(FIXTURES / "movielens-csv"),
+        str(ingest_fixtures / "movielens-csv"),
         "--out",
         str(tmp_path / "o"),
         "--strict",

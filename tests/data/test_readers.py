@@ -18,8 +18,6 @@ from segue.data.readers import (
 )
 from segue.data.rejects import Rejection
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
-
 
 def read_all(path: Path) -> list[PlaylistRecord | Rejection]:
     return list(read_playlist_file(path, detect_format(path), progress=False))
@@ -39,8 +37,10 @@ def read_all(path: Path) -> list[PlaylistRecord | Rejection]:
         ("ml-1m/ratings.dat", InputFormat.MOVIELENS_1M),
     ],
 )
-def test_format_is_detected_from_the_path(name: str, expected: InputFormat) -> None:
-    assert detect_format(FIXTURES / name) == expected
+def test_format_is_detected_from_the_path(
+    name: str, expected: InputFormat, ingest_fixtures: Path
+) -> None:
+    assert detect_format(ingest_fixtures / name) == expected
 
 
 def test_unknown_paths_are_refused_with_the_path_named(tmp_path: Path) -> None:
@@ -53,16 +53,18 @@ def test_unknown_paths_are_refused_with_the_path_named(tmp_path: Path) -> None:
         detect_format(tmp_path)
 
 
-def test_a_playlist_directory_lists_its_json_files_and_refuses_ratings(tmp_path: Path) -> None:
+def test_a_playlist_directory_lists_its_json_files_and_refuses_ratings(
+    tmp_path: Path, ingest_fixtures: Path
+) -> None:
     for name in ("b.jsonl", "a.json", "notes.txt"):
         (tmp_path / name).write_text("[]" if name.endswith(".json") else "", encoding="utf-8")
     assert [path.name for path, _ in find_playlist_files(tmp_path)] == ["a.json", "b.jsonl"]
     with pytest.raises(InputError, match="use `segue ingest ratings`"):
-        find_playlist_files(FIXTURES / "movielens-csv" / "ratings.csv")
+        find_playlist_files(ingest_fixtures / "movielens-csv" / "ratings.csv")
 
 
-def test_json_array_records_carry_their_index() -> None:
-    records = read_all(FIXTURES / "playlists.json")
+def test_json_array_records_carry_their_index(ingest_fixtures: Path) -> None:
+    records = read_all(ingest_fixtures / "playlists.json")
     assert [(r.playlist_id, r.index, r.line) for r in records] == [
         ("vid-a", 0, None),
         ("vid-b", 1, None),
@@ -71,8 +73,10 @@ def test_json_array_records_carry_their_index() -> None:
     assert records[0].songs[1] == "아이유 (IU) - 밤편지"
 
 
-def test_json_lines_records_carry_their_line_and_bad_lines_are_rejected() -> None:
-    items = read_all(FIXTURES / "playlists.jsonl")
+def test_json_lines_records_carry_their_line_and_bad_lines_are_rejected(
+    ingest_fixtures: Path,
+) -> None:
+    items = read_all(ingest_fixtures / "playlists.jsonl")
     located = [
         (type(item).__name__, item.line, getattr(item, "stage", None), getattr(item, "reason", ""))
         for item in items
@@ -97,8 +101,8 @@ def test_json_lines_records_carry_their_line_and_bad_lines_are_rejected() -> Non
     assert items[-1].songs[0] == "\ud800 - Broken"
 
 
-def test_a_cut_json_array_keeps_the_complete_records_before_the_cut() -> None:
-    items = read_all(FIXTURES / "truncated.json")
+def test_a_cut_json_array_keeps_the_complete_records_before_the_cut(ingest_fixtures: Path) -> None:
+    items = read_all(ingest_fixtures / "truncated.json")
     assert [item.playlist_id for item in items[:3]] == ["t1", "t2", "t3"]
     cut = items[3]
     assert isinstance(cut, Rejection)
@@ -129,8 +133,8 @@ def test_undecodable_bytes_in_json_lines_reject_that_line(tmp_path: Path) -> Non
     assert bad.reason.startswith("not valid UTF-8")
 
 
-def test_spotify_tracks_become_artist_title_strings() -> None:
-    first, second, broken = read_all(FIXTURES / "mpd.slice.0-2.json")
+def test_spotify_tracks_become_artist_title_strings(ingest_fixtures: Path) -> None:
+    first, second, broken = read_all(ingest_fixtures / "mpd.slice.0-2.json")
     assert first.playlist_id == "0"
     assert first.songs[1] == "Britney Spears - Toxic"
     assert isinstance(second.songs[1], InvalidSong)
@@ -140,8 +144,10 @@ def test_spotify_tracks_become_artist_title_strings() -> None:
     assert broken.index == 2
 
 
-def test_a_cut_spotify_slice_keeps_the_complete_playlists(tmp_path: Path) -> None:
-    text = (FIXTURES / "mpd.slice.0-2.json").read_text(encoding="utf-8")
+def test_a_cut_spotify_slice_keeps_the_complete_playlists(
+    tmp_path: Path, ingest_fixtures: Path
+) -> None:
+    text = (ingest_fixtures / "mpd.slice.0-2.json").read_text(encoding="utf-8")
     cut = tmp_path / "mpd.slice.cut.json"
     cut.write_text(text[: text.index('"name": "Pop"')], encoding="utf-8")
     items = read_all(cut)
@@ -149,8 +155,8 @@ def test_a_cut_spotify_slice_keeps_the_complete_playlists(tmp_path: Path) -> Non
     assert isinstance(items[1], Rejection) and items[1].index == 1
 
 
-def test_movielens_csv_ratings_are_typed_and_bad_rows_located() -> None:
-    table = read_ratings(FIXTURES / "movielens-csv", progress=False)
+def test_movielens_csv_ratings_are_typed_and_bad_rows_located(ingest_fixtures: Path) -> None:
+    table = read_ratings(ingest_fixtures / "movielens-csv", progress=False)
     assert table.n_records == 9
     assert table.ratings["line"].tolist() == [2, 3, 4, 5, 6, 10]
     assert table.ratings["rating"].tolist() == [4.0, 2.0, 5.0, 5.0, 3.0, 4.5]
@@ -161,22 +167,22 @@ def test_movielens_csv_ratings_are_typed_and_bad_rows_located() -> None:
         (9, "read", "expected 4 fields separated by ',', got 2"),
     ]
     titles = dict(zip(table.movies["movie"], table.movies["title"], strict=True))
-    assert titles["3"] == "American President, The (1995)"
+    assert titles["3"] == "Quiet Harbour, The (1995)"
 
 
-def test_movielens_100k_reads_latin1_titles_and_genre_flags() -> None:
-    table = read_ratings(FIXTURES / "ml-100k" / "u.data", progress=False)
+def test_movielens_100k_reads_latin1_titles_and_genre_flags(ingest_fixtures: Path) -> None:
+    table = read_ratings(ingest_fixtures / "ml-100k" / "u.data", progress=False)
     movies = table.movies.set_index("movie")
-    assert movies.loc["2", "title"] == "Misérables, Les (1995)"
+    assert movies.loc["2", "title"] == "Métropole, La (1995)"
     assert movies.loc["1", "genres"] == "Animation|Children's|Comedy"
     assert movies.loc["3", "genres"] == ""
     assert len(table.ratings) == 5
     assert [(r.line, r.reason) for r in table.rejections] == [(6, "rating is not a number: 'x'")]
 
 
-def test_movielens_1m_reads_double_colon_lines() -> None:
-    table = read_ratings(FIXTURES / "ml-1m", progress=False)
-    assert table.movies.set_index("movie").loc["2", "title"] == "Misérables, Les (1995)"
+def test_movielens_1m_reads_double_colon_lines(ingest_fixtures: Path) -> None:
+    table = read_ratings(ingest_fixtures / "ml-1m", progress=False)
+    assert table.movies.set_index("movie").loc["2", "title"] == "Métropole, La (1995)"
     assert len(table.ratings) == 5
     assert [(r.line, r.stage) for r in table.rejections] == [(6, "read")]
 

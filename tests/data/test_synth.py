@@ -18,6 +18,7 @@ from segue.data.synth import (
     generate_playlists,
     generate_ratings,
     sample_path,
+    write_demo_ratings,
     write_playlists,
     write_ratings,
 )
@@ -241,16 +242,21 @@ def test_collaborative_filtering_beats_popularity_on_held_out_ratings(ratings_wi
 
 
 def test_bundled_sample_is_small_and_matches_the_generator(tmp_path: Path) -> None:
-    playlists, ratings = sample_path("playlists.json"), sample_path("ratings")
-    for path in (playlists, ratings / "ratings.csv", ratings / "movies.csv"):
-        assert path.stat().st_size < 1_000_000
+    playlists = sample_path("playlists.json")
+    assert playlists.stat().st_size < 1_000_000
     write_playlists(generate_playlists(300, 400, 42, 0.02), tmp_path / "playlists.json")
     assert (tmp_path / "playlists.json").read_bytes() == playlists.read_bytes()
-    write_ratings(*generate_ratings(300, 600, seed=42, n_bots=3), tmp_path / "ratings")
-    for name in ("ratings.csv", "movies.csv"):
-        assert (tmp_path / "ratings" / name).read_bytes() == (ratings / name).read_bytes()
     with pytest.raises(FileNotFoundError, match="no bundled sample"):
         sample_path("nothing-here.json")
+
+
+def test_demo_ratings_are_small_and_the_same_every_time(tmp_path: Path) -> None:
+    first, second = write_demo_ratings(tmp_path / "a"), write_demo_ratings(tmp_path / "b")
+    for name in ("ratings.csv", "movies.csv"):
+        assert (first / name).stat().st_size < 1_000_000
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    ratings = pd.read_csv(first / "ratings.csv")
+    assert ratings["userId"].nunique() == 300
 
 
 def test_cli_writes_playlists_and_ratings(tmp_path: Path) -> None:

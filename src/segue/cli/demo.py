@@ -8,8 +8,6 @@ import typer
 
 from segue.cli.context import fail, get_context, print_wide
 
-DEMO_SOURCES: dict[str, str] = {"next-song": "playlists.json", "user-items": "ratings"}
-
 
 def demo(
     ctx: typer.Context,
@@ -22,15 +20,19 @@ def demo(
 ) -> None:
     """Ingest the bundled playlists and ratings, train, evaluate, register, promote, and serve."""
     from segue.cli.lifecycle import pipeline_table
-    from segue.data.synth import sample_path
+    from segue.data.synth import sample_path, write_demo_ratings
     from segue.pipeline import run_pipeline
     from segue.tracking.registry import absolute_store
 
     settings = absolute_store(get_context(ctx).settings())
+    sources = {
+        "next-song": sample_path("playlists.json"),
+        "user-items": write_demo_ratings(settings.data.root / "demo-ratings"),
+    }
     summaries = []
-    for task, sample in DEMO_SOURCES.items():
-        typer.secho(f"\n== {task}: bundled sample {sample}", bold=True)
-        summary = run_pipeline(settings, task, sample_path(sample))
+    for task, source in sources.items():
+        typer.secho(f"\n== {task}: sample {source}", bold=True)
+        summary = run_pipeline(settings, task, source)
         print_wide(pipeline_table(summary))
         summaries.append(summary)
         if not summary.ok:

@@ -870,8 +870,18 @@ def write_ratings(
     return ratings_path, movies_path
 
 
+def write_demo_ratings(directory: str | Path) -> Path:
+    """The demo's ratings (300 users with 3 bots, 600 movies, seed 42), written to ``directory``.
+
+    Generated rather than shipped: the same seed gives the same bytes every time, and the
+    repository holds no files laid out like the MovieLens dataset.
+    """
+    write_ratings(*generate_ratings(300, 600, seed=42, n_bots=3), directory)
+    return Path(directory)
+
+
 def sample_path(name: str) -> Path:
-    """Where a bundled demo file lives: ``"playlists.json"`` or ``"ratings"`` (a directory)."""
+    """Where a bundled demo file lives, e.g. ``"playlists.json"``."""
     path = Path(str(resources.files("segue"))) / "sample" / name
     if not path.exists():
         raise FileNotFoundError(f"no bundled sample named {name!r} at {path}")
