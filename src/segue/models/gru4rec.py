@@ -11,20 +11,11 @@ from segue.data.interactions import Holdout, Interactions
 from segue.models.base import ModelConfig, Scorer
 from segue.models.sequence_batches import (
     build_seeded,
-    next_item_chunks,
-    next_item_loss,
     pad_histories,
     popularity_scores,
-    sampling_distribution,
-    shuffled_batches,
+    train_next_item_network,
 )
-from segue.models.training import (
-    TrainingSchedule,
-    arrays_to_state,
-    state_to_arrays,
-    train_network,
-    validation_callback,
-)
+from segue.models.training import arrays_to_state, state_to_arrays
 
 
 class Gru4RecConfig(ModelConfig):
@@ -76,49 +67,13 @@ class Gru4RecScorer(Scorer):
         counts = train.item_counts()
         self.popularity = popularity_scores(counts)
         self.network = build_seeded(lambda: Gru4RecNetwork(self.config, self.n_items), self.seed)
-        chunks = torch.from_numpy(
-            next_item_chunks(train.sequences, self.config.max_length, self.n_items, align="left")
-        )
-        sampled = self.n_items > self.config.full_softmax_max_items
-        probabilities = sampling_distribution(counts)
-        log_sampling = torch.from_numpy(np.log(probabilities).astype(np.float32))
-
-        def batches(rng: np.random.Generator):
-            for rows in shuffled_batches(len(chunks), self.config.batch_size, rng):
-                batch = chunks[torch.from_numpy(rows)]
-                if sampled:
-                    draws = rng.choice(self.n_items, self.config.sampled_negatives, p=probabilities)
-                    yield batch, torch.from_numpy(draws)
-                else:
-                    yield (batch,)
-
-        def loss(network: nn.Module, batch: tuple[torch.Tensor, ...], epoch: int) -> torch.Tensor:
-            inputs, targets = batch[0][:, :-1], batch[0][:, 1:]
-            real = (inputs != self.n_items) & (targets != self.n_items)
-            states = network(inputs)[real]
-            negatives = batch[1] if sampled else None
-            return next_item_loss(
-                states,
-                targets[real],
-                network.output_items,
-                network.output_bias,
-                negatives,
-                log_sampling if sampled else None,
-            )
-
-        schedule = TrainingSchedule(
-            epochs=self.config.epochs,
-            learning_rate=self.config.learning_rate,
-            patience=self.config.patience,
-            seed=self.seed,
-        )
-        self.training_history = train_network(
+        self.training_history = train_next_item_network(
+            self,
             self.network,
-            schedule,
-            batches,
-            loss,
-            validate=validation_callback(self, validation),
-            label=self.name,
+            train,
+            validation,
+            align="left",
+            output=lambda network: (network.output_items, network.output_bias),
         )
 
     def _score(self, histories: list[np.ndarray]) -> np.ndarray:

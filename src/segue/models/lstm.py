@@ -21,15 +21,10 @@ from segue.models.sequence_batches import (
     pad_histories,
     popularity_scores,
     shuffled_batches,
+    train_scorer_network,
     window_examples,
 )
-from segue.models.training import (
-    TrainingSchedule,
-    arrays_to_state,
-    state_to_arrays,
-    train_network,
-    validation_callback,
-)
+from segue.models.training import arrays_to_state, state_to_arrays
 
 
 class LstmConfig(ModelConfig):
@@ -85,20 +80,7 @@ class LstmScorer(Scorer):
             windows, next_items = batch
             return functional.cross_entropy(network(windows), next_items)
 
-        schedule = TrainingSchedule(
-            epochs=self.config.epochs,
-            learning_rate=self.config.learning_rate,
-            patience=self.config.patience,
-            seed=self.seed,
-        )
-        self.training_history = train_network(
-            self.network,
-            schedule,
-            batches,
-            loss,
-            validate=validation_callback(self, validation),
-            label=self.name,
-        )
+        self.training_history = train_scorer_network(self, self.network, batches, loss, validation)
 
     def _score(self, histories: list[np.ndarray]) -> np.ndarray:
         windows = pad_histories(histories, self.config.window, self.n_items, align="right")

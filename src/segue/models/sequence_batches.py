@@ -15,6 +15,16 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from segue.data.interactions import Holdout, Interactions
+from segue.models.base import Scorer
+from segue.models.training import (
+    BatchFactory,
+    LossFunction,
+    TrainingSchedule,
+    train_network,
+    validation_callback,
+)
+
 NetworkT = TypeVar("NetworkT", bound=nn.Module)
 Alignment = Literal["left", "right"]
 
@@ -133,3 +143,77 @@ def next_item_loss(
         logits = logits - log_sampling[candidates]
     labels = torch.searchsorted(candidates, targets)
     return functional.cross_entropy(logits, labels)
+
+
+OutputLayer = Callable[[nn.Module], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def train_next_item_network(
+    scorer: Scorer,
+    network: nn.Module,
+    train: Interactions,
+    validation: Holdout | None,
+    *,
+    align: Alignment,
+    output: OutputLayer,
+) -> list[dict[str, float]]:
+    """Train a network that predicts the next item at every position (GRU4Rec, SASRec).
+
+    ``output(network)`` gives the item vectors (and bias) the states are scored against. The
+    config must carry max_length, batch_size, full_softmax_max_items, sampled_negatives and
+    the schedule keys read by :func:`train_scorer_network`.
+    """
+    config = scorer.config
+    n_items = scorer.n_items
+    counts = train.item_counts()
+    chunks = torch.from_numpy(
+        next_item_chunks(train.sequences, config.max_length, n_items, align=align)
+    )
+    sampled = n_items > config.full_softmax_max_items
+    probabilities = sampling_distribution(counts)
+    log_sampling = torch.from_numpy(np.log(probabilities).astype(np.float32)) if sampled else None
+
+    def batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+        for rows in shuffled_batches(len(chunks), config.batch_size, rng):
+            batch = chunks[torch.from_numpy(rows)]
+            if sampled:
+                draws = rng.choice(n_items, config.sampled_negatives, p=probabilities)
+                yield batch, torch.from_numpy(draws)
+            else:
+                yield (batch,)
+
+    def loss(model: nn.Module, batch: tuple[torch.Tensor, ...], epoch: int) -> torch.Tensor:
+        inputs, targets = batch[0][:, :-1], batch[0][:, 1:]
+        real = (inputs != n_items) & (targets != n_items)
+        states = model(inputs)[real]
+        vectors, bias = output(model)
+        negatives = batch[1] if sampled else None
+        return next_item_loss(states, targets[real], vectors, bias, negatives, log_sampling)
+
+    return train_scorer_network(scorer, network, batches, loss, validation)
+
+
+def train_scorer_network(
+    scorer: Scorer,
+    network: nn.Module,
+    batches: BatchFactory,
+    loss: LossFunction,
+    validation: Holdout | None,
+) -> list[dict[str, float]]:
+    """The shared trainer with the schedule from the scorer's config (epochs, learning_rate,
+    patience) and early stopping on full-ranking validation NDCG."""
+    config = scorer.config
+    schedule = TrainingSchedule(
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        patience=config.patience,
+        seed=scorer.seed,
+    )
+    return train_network(
+        network,
+        schedule,
+        batches,
+        loss,
+        validate=validation_callback(scorer, validation),
+        label=scorer.name,
+    )
