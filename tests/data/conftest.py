@@ -12,28 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from segue.data.readers import ML100K_GENRES
+
 TRACKED = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
-GENRES = [
-    "unknown",
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-]
 ML100K_FLAGS = [
     "0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0",
     "0|0|0|0|0|0|0|0|1|0|0|0|1|0|0|0|0|1|0",
@@ -55,7 +36,7 @@ MOVIELENS_LAYOUTS: dict[str, tuple[str, str]] = {
         ),
         "latin-1",
     ),
-    "ml-100k/u.genre": ("".join(f"{g}|{i}\n" for i, g in enumerate(GENRES)) + "\n", "ascii"),
+    "ml-100k/u.genre": ("".join(f"{g}|{i}\n" for i, g in enumerate(ML100K_GENRES)) + "\n", "ascii"),
     "ml-1m/movies.dat": (
         f"1::{TITLES[0]}::Animation|Children's|Comedy\n"
         f"2::{TITLES[1]}::Drama|Musical|War\n"

@@ -43,7 +43,8 @@ _MOVIELENS_LAYOUTS = {
     InputFormat.MOVIELENS_100K: ("u.data", "u.item", "latin-1", "\t"),
     InputFormat.MOVIELENS_1M: ("ratings.dat", "movies.dat", "latin-1", "::"),
 }
-_ML100K_GENRES = [
+# The genre columns of ml-100k u.item, in file order.
+ML100K_GENRES = [
     "unknown",
     "Action",
     "Adventure",
@@ -547,7 +548,7 @@ def _movie_rows(
             if row:
                 yield reader.line_num, row if len(row) == 3 else None, ",".join(row)
         return
-    genre_names = _ML100K_GENRES
+    genre_names = ML100K_GENRES
     genre_file = path.with_name("u.genre")
     if input_format == InputFormat.MOVIELENS_100K and genre_file.exists():
         pairs = [r.split("|") for r in genre_file.read_text(encoding).splitlines() if "|" in r]
