@@ -288,7 +288,7 @@ def in_process(settings, bodies: list[list[str]], seconds: float) -> Measurement
     index = 0
     while time.perf_counter() < deadline:
         started = time.perf_counter()
-        model.for_history(bodies[index % len(bodies)], 10, rules)
+        model.recommend(model.history_request(bodies[index % len(bodies)], 10, rules))
         latencies.append(time.perf_counter() - started)
         index += 1
     total = sum(latencies)

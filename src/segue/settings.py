@@ -91,6 +91,8 @@ class ServingSettings(_Section):
     rerank: Literal["none", "diversity", "unpopular"] = "none"
     rerank_weight: float = Field(0.0, ge=0, le=1)
     workers: int = Field(1, ge=1)
+    scoring_threads: int = Field(2, ge=1)
+    max_batch: int = Field(64, ge=1)
 
     _optional_paths = field_validator("ban_list_file", mode="before")(_empty_is_none)
 

@@ -12,6 +12,7 @@ from segue.ranking.postprocess import (
     RankingCatalogue,
     cap_per_artist,
     rank_items,
+    rank_lists,
 )
 
 # Ten songs by three artists; the model prefers lower indices (score 10 - index).
@@ -137,3 +138,31 @@ def test_config_from_settings_and_validation() -> None:
 def test_wrong_score_length_is_refused() -> None:
     with pytest.raises(ValueError, match="expected 10 scores"):
         rank_items(np.ones(3, dtype=np.float32), 2, catalogue())
+
+
+@pytest.mark.parametrize(
+    "config",
+    [PostProcessConfig(), PostProcessConfig(max_per_artist=1)],
+    ids=["top-k", "artist cap"],
+)
+def test_a_batch_of_lists_equals_each_list_ranked_alone(config: PostProcessConfig) -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.random((4, 10)).astype(np.float32)
+    scores[2, 5] = np.nan  # an item the model cannot score, in one row only
+    ks = [3, 1, 6, 0]
+    exclusions = [[0, 1], [], [9], [2]]
+    ban_list = parse_ban_list("s4")
+    together = rank_lists(scores, ks, catalogue(), exclusions, ban_list=ban_list, config=config)
+    alone = [
+        rank_items(row, k, catalogue(), exclude=excluded, ban_list=ban_list, config=config)
+        for row, k, excluded in zip(scores, ks, exclusions)
+    ]
+    assert together == alone
+    assert [len(ranked) for ranked in together] == [
+        min(k, 3 if config.max_per_artist else k) for k in ks
+    ]
+
+
+def test_a_batch_needs_one_k_and_one_exclusion_list_per_row() -> None:
+    with pytest.raises(ValueError, match="one k and one exclusion list per row"):
+        rank_lists(np.ones((2, 10), dtype=np.float32), [3], catalogue(), [[], []])

@@ -12,9 +12,9 @@ VERSION = ModelVersion("dev.segue-user-items", "1")
 
 def test_known_user_lists_are_cached_and_unchanged_by_the_cache() -> None:
     model = ServingModel("user-items", VERSION, user_items_package(), 85.0)
-    first = model.for_user("3", 5, ListRules())
+    first = model.recommend(model.user_request("3", 5, ListRules()))
     assert model._known_scores.get("3") is not None
-    second = model.for_user("3", 5, ListRules())
+    second = model.recommend(model.user_request("3", 5, ListRules()))
     assert first == second
     history = model.package.user_histories["3"]
     assert not {entry.item for entry in first.items} & set(history.tolist())
@@ -35,7 +35,7 @@ def test_a_model_that_cannot_score_falls_back_to_popularity() -> None:
     package = next_song_package("most-popular")
     model = ServingModel("next-song", VERSION, package, 85.0)
     package.scorer._score = lambda histories: np.full((len(histories), 13), np.nan)
-    result = model.next_songs(["iu|palette"], 3, ListRules())
+    result = model.recommend(model.next_songs_request(["iu|palette"], 3, ListRules()))
     assert result.fallback == "model cannot score"
     assert len(result.items) == 3 and 1 not in {entry.item for entry in result.items}
 

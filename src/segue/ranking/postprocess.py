@@ -188,18 +188,50 @@ def rank_items(
     """
     if scores.shape != (catalogue.n_items,):
         raise ValueError(f"expected {catalogue.n_items} scores, got shape {scores.shape}")
-    excluded = np.asarray(exclude, dtype=np.int64).reshape(-1)
-    excluded = excluded[(excluded >= 0) & (excluded < catalogue.n_items)]
-    masked = mask_items(scores[None, :], [excluded])[0]
+    return rank_lists(scores[None, :], [k], catalogue, [exclude], ban_list=ban_list, config=config)[
+        0
+    ]
+
+
+def rank_lists(
+    scores: np.ndarray,
+    ks: Sequence[int],
+    catalogue: RankingCatalogue,
+    excluded: Sequence[Sequence[int] | np.ndarray],
+    *,
+    ban_list: BanList = EMPTY_BAN_LIST,
+    config: PostProcessConfig = PostProcessConfig(),
+) -> list[list[RankedItem]]:
+    """``rank_items`` for a batch: row ``i`` of ``scores`` gives a list of ``ks[i]`` items.
+
+    Without caps or re-ranks the whole batch is one vectorised top-k, which is what makes
+    serving concurrent requests together cheaper than one at a time.
+    """
+    if scores.ndim != 2 or scores.shape[1] != catalogue.n_items:
+        raise ValueError(f"expected rows of {catalogue.n_items} scores, got shape {scores.shape}")
+    if not len(ks) == len(excluded) == len(scores):
+        raise ValueError("one k and one exclusion list per row of scores")
+    rows = [np.asarray(items, dtype=np.int64).reshape(-1) for items in excluded]
+    masked = mask_items(
+        scores, [items[(items >= 0) & (items < catalogue.n_items)] for items in rows]
+    )
     if ban_list:
-        masked[catalogue.banned(ban_list)] = -np.inf
-    if k <= 0:
-        return []
-    if not config.needs_pool:
-        chosen = top_k(masked[None, :], k)[0]
+        masked[:, catalogue.banned(ban_list)] = -np.inf
+    longest = max(ks, default=0)
+    if longest <= 0:
+        return [[] for _ in ks]
+    if config.needs_pool:
+        chosen = [
+            _select_from_pool(row, k, catalogue, config) if k > 0 else []
+            for row, k in zip(masked, ks, strict=True)
+        ]
     else:
-        chosen = _select_from_pool(masked, k, catalogue, config)
-    return [RankedItem(int(item), float(scores[item])) for item in chosen if item >= 0]
+        best = top_k(masked, longest)
+        chosen = [best[row, : max(k, 0)] for row, k in enumerate(ks)]
+    return [
+        [RankedItem(int(item), float(row_scores[item])) for item in items if item >= 0]
+        for row_scores, items in zip(scores, chosen, strict=True)
+    ]
 
 
 def _select_from_pool(

@@ -2,8 +2,8 @@
 
 Each route needs one dependency: its ``RequestContext`` (the shared state, the task's model
 taken once for the whole request, and the rules as of now). They are ``async`` and flat, so
-FastAPI resolves them on the event loop without worker threads or nested resolution; only the
-scoring goes to a worker thread, in the routes.
+FastAPI resolves them on the event loop without worker threads or nested resolution. Lists are
+scored by the task's ``ScoringQueue``; other slow work (search) goes to a worker thread.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from fastapi import Depends, Header, Query, Request
 from segue.monitoring.prometheus import ServingMetrics
 from segue.ranking.ban_list import BanListFile
 from segue.ranking.postprocess import PostProcessConfig
+from segue.serving.batching import ScoringQueue
 from segue.serving.model_store import ModelStore
 from segue.serving.problems import ProblemError, invalid_field
-from segue.serving.recommender import ListRules, ServingModel
+from segue.serving.recommender import ListRequest, ListRules, Recommendation, ServingModel
 from segue.serving.schemas import Task
 from segue.settings import Settings
 
@@ -52,20 +53,29 @@ class ServingState:
     metrics: ServingMetrics
     ban_list: BanListFile
     postprocess: PostProcessConfig
-    scoring_threads: int = 2
     recommendation_ids: RecommendationIds = field(default_factory=RecommendationIds)
+    scoring: dict[str, ScoringQueue] = field(default_factory=dict)
     _limiters: dict[str, anyio.CapacityLimiter] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # One queue per task, so a slow model of one task cannot hold up the other's lists.
+        serving = self.settings.serving
+        for task in serving.tasks:
+            self.scoring.setdefault(
+                task, ScoringQueue(task, serving.scoring_threads, serving.max_batch)
+            )
 
     async def off_loop(self, task: str, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(*args)`` in a worker thread, at most ``scoring_threads`` per task.
 
-        Few threads on purpose: scoring holds the GIL much of the time, and each extra thread
-        competing for it delays the event loop, so every other request. Per task, so a slow
-        model of one task cannot hold the threads the other task needs.
+        Few threads on purpose: Python work holds the GIL, and each extra thread competing for
+        it delays the event loop, so every other request.
         """
         limiter = self._limiters.get(task)
         if limiter is None:
-            limiter = self._limiters[task] = anyio.CapacityLimiter(self.scoring_threads)
+            limiter = self._limiters[task] = anyio.CapacityLimiter(
+                self.settings.serving.scoring_threads
+            )
         return await anyio.to_thread.run_sync(partial(function, *args), limiter=limiter)
 
     def rules(self) -> ListRules:
@@ -107,6 +117,14 @@ class RequestContext:
     async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
         return await self.state.off_loop(self.model.task, function, *args)
 
+    async def recommend(
+        self, prepare: Callable[[ServingModel, ListRules], ListRequest]
+    ) -> Recommendation:
+        """The list for the request ``prepare(model, rules)`` builds, from the scoring queue."""
+        return await self.state.scoring[self.model.task].recommend(
+            self.model, partial(prepare, self.model, self.rules)
+        )
+
 
 async def get_state(request: Request) -> ServingState:
     return request.app.state.segue
@@ -115,24 +133,16 @@ async def get_state(request: Request) -> ServingState:
 StateDep = Annotated[ServingState, Depends(get_state)]
 
 
-def _context_for(task: str):
-    async def context(request: Request) -> RequestContext:
-        state: ServingState = request.app.state.segue
-        return RequestContext(state, state.model(task), state.rules())
-
-    return context
-
-
-NextSongContext = Annotated[RequestContext, Depends(_context_for("next-song"))]
-UserItemsContext = Annotated[RequestContext, Depends(_context_for("user-items"))]
+def request_context(state: ServingState, task: str) -> RequestContext:
+    """The state, ``task``'s model now (or a 503 problem) and the rules now, for one request."""
+    return RequestContext(state, state.model(task), state.rules())
 
 
 async def _task_context(
     request: Request,
     task: Annotated[Task, Query(description="Which task's model and catalogue.")] = "next-song",
 ) -> RequestContext:
-    state: ServingState = request.app.state.segue
-    return RequestContext(state, state.model(task), state.rules())
+    return request_context(request.app.state.segue, task)
 
 
 TaskContext = Annotated[RequestContext, Depends(_task_context)]

@@ -92,17 +92,7 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(b"".join(chunks), receive), send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         payload = problem_body(
@@ -124,6 +114,20 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": content})
+
+
+def replaying(body: bytes, receive: Receive, *, more_body: bool = False) -> Receive:
+    """A ``receive`` that gives the app ``body`` (already read) first, then the rest, if any."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": more_body}
+        return await receive()
+
+    return replay
 
 
 def _content_length(scope: Scope) -> int | None:

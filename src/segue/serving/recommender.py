@@ -1,7 +1,9 @@
 """One loaded model ready to answer requests: scorer, catalogue, matcher and known users.
 
-Every route ends in ``ServingModel.recommend``: score the history (or fall back to popularity
-when nothing is known), then the one post-processing pipeline of ``segue.ranking.postprocess``.
+Every route turns its input into a ``ListRequest`` (matching songs or keys to catalogue items),
+and every list comes out of ``ServingModel.recommend_many``: score the histories of a batch in one
+model call (or fall back to popularity when nothing is known), then the one post-processing
+pipeline of ``segue.ranking.postprocess``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from segue.data.songs import KEY_SEPARATOR
 from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
-from segue.ranking.postprocess import PostProcessConfig, RankedItem, RankingCatalogue, rank_items
+from segue.ranking.postprocess import PostProcessConfig, RankedItem, RankingCatalogue, rank_lists
 from segue.serving.matching import SongMatcher
 from segue.tracking.package import ModelPackage
 
@@ -96,6 +98,23 @@ class Recommendation:
     unmatched: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ListRequest:
+    """One list to serve, in catalogue item indices: what ``recommend_many`` takes."""
+
+    history: np.ndarray
+    k: int
+    rules: ListRules
+    exclude: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    empty_reason: str = FALLBACK_NO_KNOWN_ITEMS
+    known_user: str | None = None  # a package user whose history this is: their scores are cached
+    unmatched: list[str] = field(default_factory=list)
+
+
+def _indices(items: Sequence[int] | np.ndarray) -> np.ndarray:
+    return np.asarray(items, dtype=np.int64).reshape(-1)
+
+
 class ServingModel:
     """A model package plus the indexes serving needs, built once when a version loads."""
 
@@ -146,67 +165,88 @@ class ServingModel:
             "loaded_at": self.loaded_at,
         }
 
-    def recommend(
-        self,
-        history: Sequence[int] | np.ndarray,
-        k: int,
-        rules: ListRules,
-        *,
-        exclude: Sequence[int] | np.ndarray = (),
-        empty_reason: str = FALLBACK_NO_KNOWN_ITEMS,
-        known_user: str | None = None,
-    ) -> Recommendation:
-        """Top-k for a history of item indices; popularity (marked) when it cannot be scored.
+    def recommend_many(self, requests: Sequence[ListRequest]) -> list[Recommendation]:
+        """The lists for a batch of requests, with one model call for every history it scores.
 
-        ``known_user`` names a package user whose history this is: their scores are cached.
+        Scoring a batch together costs far less per list than one call each; the lists are the
+        same as one request at a time.
         """
-        history = np.asarray(history, dtype=np.int64)
-        fallback: str | None = None
-        if len(history) == 0:
-            scores, fallback = self.catalogue.popularity, empty_reason
-        else:
-            scores = self._known_scores.get(known_user) if known_user is not None else None
-            if scores is None:
-                scores = self.package.scorer.score([history])[0]
-                if known_user is not None:
-                    self._known_scores.put(known_user, scores)
-            if not np.isfinite(scores).any():
-                scores, fallback = self.catalogue.popularity, FALLBACK_MODEL_CANNOT_SCORE
-        excluded = np.concatenate([history, np.asarray(exclude, dtype=np.int64)])
-        ranked = rank_items(
-            scores,
-            k,
-            self.catalogue,
-            exclude=excluded,
-            ban_list=rules.ban_list,
-            config=rules.config,
-        )
-        return Recommendation(ranked, fallback)
+        scores: list[np.ndarray | None] = [None] * len(requests)
+        fallbacks: list[str | None] = [None] * len(requests)
+        to_score: list[int] = []
+        for position, request in enumerate(requests):
+            if len(request.history) == 0:
+                scores[position] = self.catalogue.popularity
+                fallbacks[position] = request.empty_reason
+            elif request.known_user is not None:
+                scores[position] = self._known_scores.get(request.known_user)
+            if scores[position] is None:
+                to_score.append(position)
+        if to_score:
+            rows = self.package.scorer.score([requests[p].history for p in to_score])
+            for position, row in zip(to_score, rows, strict=True):
+                scores[position] = row
+                if requests[position].known_user is not None:
+                    self._known_scores.put(requests[position].known_user, row)
+        for position, row in enumerate(scores):
+            if not np.isfinite(row).any():
+                scores[position] = self.catalogue.popularity
+                fallbacks[position] = FALLBACK_MODEL_CANNOT_SCORE
+        ranked: list[list[RankedItem]] = [[] for _ in requests]
+        for rules, positions in _group_by_rules(requests).items():
+            lists = rank_lists(
+                np.stack([scores[p] for p in positions]),
+                [requests[p].k for p in positions],
+                self.catalogue,
+                [np.concatenate([requests[p].history, requests[p].exclude]) for p in positions],
+                ban_list=rules.ban_list,
+                config=rules.config,
+            )
+            for position, items in zip(positions, lists, strict=True):
+                ranked[position] = items
+        return [
+            Recommendation(items, fallback, request.unmatched)
+            for items, fallback, request in zip(ranked, fallbacks, requests, strict=True)
+        ]
 
-    def next_songs(
+    def recommend(self, request: ListRequest) -> Recommendation:
+        return self.recommend_many([request])[0]
+
+    def next_songs_request(
         self, songs: Sequence[str], k: int, rules: ListRules, exclude: Sequence[str] = ()
-    ) -> Recommendation:
+    ) -> ListRequest:
         """Next songs for a playlist of free-text songs or keys."""
         matched = self.matcher.match_all(songs)
         excluded = self.matcher.match_all(exclude)
-        result = self.recommend(
-            matched.items, k, rules, exclude=excluded.items, empty_reason=FALLBACK_NO_KNOWN_SONGS
+        return ListRequest(
+            _indices(matched.items),
+            k,
+            rules,
+            exclude=_indices(excluded.items),
+            empty_reason=FALLBACK_NO_KNOWN_SONGS,
+            unmatched=matched.unmatched + excluded.unmatched,
         )
-        return Recommendation(result.items, result.fallback, matched.unmatched + excluded.unmatched)
 
-    def for_user(self, user_id: str, k: int, rules: ListRules) -> Recommendation:
+    def user_request(self, user_id: str, k: int, rules: ListRules) -> ListRequest:
         """A known user's list from their training history; popularity for strangers."""
         history = self.package.user_histories.get(user_id)
         if history is None:
-            return self.recommend([], k, rules, empty_reason=FALLBACK_UNKNOWN_USER)
-        return self.recommend(history, k, rules, known_user=user_id)
+            return ListRequest(_indices([]), k, rules, empty_reason=FALLBACK_UNKNOWN_USER)
+        return ListRequest(_indices(history), k, rules, known_user=user_id)
 
-    def for_history(self, keys: Sequence[str], k: int, rules: ListRules) -> Recommendation:
+    def history_request(self, keys: Sequence[str], k: int, rules: ListRules) -> ListRequest:
         """A list for a user the model never saw, from the item keys they consumed."""
         matched = self.matcher.lookup_keys(keys)
-        result = self.recommend(matched.items, k, rules)
-        return Recommendation(result.items, result.fallback, matched.unmatched)
+        return ListRequest(_indices(matched.items), k, rules, unmatched=matched.unmatched)
 
-    def similar(self, item: int, k: int, rules: ListRules) -> Recommendation:
+    def similar_request(self, item: int, k: int, rules: ListRules) -> ListRequest:
         """Items the model would play after this one alone, the item itself excluded."""
-        return self.recommend([item], k, rules)
+        return ListRequest(_indices([item]), k, rules)
+
+
+def _group_by_rules(requests: Sequence[ListRequest]) -> dict[ListRules, list[int]]:
+    """Positions of the requests served under each distinct set of rules (usually one)."""
+    groups: dict[ListRules, list[int]] = {}
+    for position, request in enumerate(requests):
+        groups.setdefault(request.rules, []).append(position)
+    return groups

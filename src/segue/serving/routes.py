@@ -1,39 +1,43 @@
-"""The /v1 API: parse the request, call one ``ServingModel`` method off the event loop, format.
+"""The /v1 API: parse the request, queue it for scoring off the event loop, format.
 
-Scoring runs in a worker thread (``RequestContext.off_loop``) so one slow request never stalls the
-others; the model object is taken once per request, so a hot reload cannot change it mid-way.
+Lists are scored by the task's ``ScoringQueue`` (worker threads, a batch at a time), so one slow
+request never stalls the others; the model object is taken once per request, so a hot reload
+cannot change it mid-way. The list routes take no FastAPI dependencies and return ready JSON:
+per request, dependency resolution and re-validating the response cost more than scoring.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from segue.serving.answers import (
+    JSON_MEDIA_TYPE,
+    answer_history,
+    answer_next_songs,
+    answer_user,
+    list_json,
+)
 from segue.serving.deps import (
     AdminKey,
     KQuery,
-    NextSongContext,
-    RequestContext,
     StateDep,
     TaskContext,
-    UserItemsContext,
 )
 from segue.serving.problems import ProblemError, problem_responses
-from segue.serving.recommender import Recommendation
 from segue.serving.schemas import (
+    MAX_USER_ID_LENGTH,
     HistoryRequest,
     Item,
     LoadedModel,
     MissingModel,
-    ModelRef,
     ModelsResponse,
     NextSongsRequest,
     RecommendationResponse,
     ReloadOutcome,
     ReloadResponse,
-    ScoredItem,
     SearchResponse,
     Text,
 )
@@ -45,28 +49,8 @@ BODY_ERRORS = problem_responses(400, 413, 422, 503)
 QUERY_ERRORS = problem_responses(422, 503)
 
 
-def _response(context: RequestContext, result: Recommendation) -> RecommendationResponse:
-    model = context.model
-    if result.fallback is not None:
-        context.state.metrics.record_fallback(model.task, result.fallback)
-    return RecommendationResponse(
-        recommendation_id=context.state.recommendation_ids.next(),
-        task=model.task,
-        items=[
-            ScoredItem(
-                key=model.keys[entry.item],
-                artist=model.artists[entry.item],
-                title=model.titles[entry.item],
-                score=entry.score,
-            )
-            for entry in result.items
-        ],
-        model=ModelRef(
-            name=model.version.name, version=model.version.version, algorithm=model.algorithm
-        ),
-        unmatched=result.unmatched,
-        fallback=result.fallback,
-    )
+def _json(content: bytes) -> Response:
+    return Response(content, media_type=JSON_MEDIA_TYPE)
 
 
 @router.post(
@@ -76,16 +60,10 @@ def _response(context: RequestContext, result: Recommendation) -> Recommendation
     summary="Next songs for a playlist",
     tags=["recommendations"],
 )
-async def next_songs(body: NextSongsRequest, context: NextSongContext) -> RecommendationResponse:
+async def next_songs(body: NextSongsRequest, state: StateDep) -> Response:
     """Songs to play next after `songs`. Free text goes through the ingestion parser, then
     exact key lookup, then a fuzzy match; inputs that match nothing are listed in `unmatched`."""
-    context.state.check_list_size(body.songs, "songs")
-    context.state.check_list_size(body.exclude, "exclude")
-    k = context.state.list_length(body.k)
-    result = await context.off_loop(
-        context.model.next_songs, body.songs, k, context.rules, body.exclude
-    )
-    return _response(context, result)
+    return _json(await answer_next_songs(state, body))
 
 
 @router.get(
@@ -96,14 +74,15 @@ async def next_songs(body: NextSongsRequest, context: NextSongContext) -> Recomm
     tags=["recommendations"],
 )
 async def user_recommendations(
-    user_id: Annotated[str, Path(max_length=200, description="The user id as in the ratings.")],
-    k: KQuery,
-    context: UserItemsContext,
-) -> RecommendationResponse:
+    user_id: Annotated[
+        str, Path(max_length=MAX_USER_ID_LENGTH, description="The user id as in the ratings.")
+    ],
+    state: StateDep,
+    k: Annotated[int | None, Query(description="List length, 1..serving.max_k.")] = None,
+) -> Response:
     """Unseen items for a user from the training data; unknown users get the popularity
     fallback, marked `fallback: "unknown user"`."""
-    result = await context.off_loop(context.model.for_user, user_id, k, context.rules)
-    return _response(context, result)
+    return _json(await answer_user(state, user_id, k))
 
 
 @router.post(
@@ -113,14 +92,9 @@ async def user_recommendations(
     summary="Recommendations for a new user's history",
     tags=["recommendations"],
 )
-async def history_recommendations(
-    body: HistoryRequest, context: UserItemsContext
-) -> RecommendationResponse:
+async def history_recommendations(body: HistoryRequest, state: StateDep) -> Response:
     """Unseen items for a user the model never saw, from the item keys in `history`."""
-    context.state.check_list_size(body.history, "history")
-    k = context.state.list_length(body.k)
-    result = await context.off_loop(context.model.for_history, body.keys(), k, context.rules)
-    return _response(context, result)
+    return _json(await answer_history(state, body))
 
 
 @router.get(
@@ -134,7 +108,7 @@ async def similar_items(
     key: Annotated[str, Path(description="The item key (may contain slashes).")],
     k: KQuery,
     context: TaskContext,
-) -> RecommendationResponse:
+) -> Response:
     """The list the model gives for a history of this one item, the item excluded."""
     model = context.model
     item = model.matcher.lookup_key(key)
@@ -142,8 +116,8 @@ async def similar_items(
         raise ProblemError(
             404, "unknown-item", f"no item with key {key!r} in the {model.task} catalogue"
         )
-    result = await context.off_loop(model.similar, item, k, context.rules)
-    return _response(context, result)
+    result = await context.recommend(lambda model, rules: model.similar_request(item, k, rules))
+    return _json(list_json(context, result))
 
 
 @router.get(

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 Task = Literal["next-song", "user-items"]
 MAX_TEXT_LENGTH = 300
+MAX_USER_ID_LENGTH = 200
 
 
 def _printable(value: str) -> str:

@@ -1,0 +1,139 @@
+"""Scoring off the event loop, in batches: the lists of requests that arrive together are scored
+by one model call in a worker thread and handed back with one event-loop wake-up.
+
+Why batches: with the GIL, a thread hop per request (wake a worker, hand back the answer) costs
+about as much as scoring a request, and two threads trading the GIL for every request slow the
+event loop too. A worker that takes every request waiting makes both costs shrink with load,
+while the event loop still never scores, so one slow request cannot stall the others' I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from segue.serving.recommender import ListRequest, Recommendation, ServingModel
+
+logger = logging.getLogger(__name__)
+
+# The most requests one model call scores: bounds the latency a batch adds to its first request.
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True)
+class _Job:
+    model: ServingModel
+    prepare: Callable[[], ListRequest]
+    future: asyncio.Future[Recommendation]
+    loop: asyncio.AbstractEventLoop
+
+
+class ScoringQueue:
+    """Worker threads that turn queued requests into lists, a batch at a time.
+
+    ``prepare`` (matching songs or keys to items) runs in the worker too, so the event loop
+    only parses and formats. Each job keeps the model it was queued with: a hot reload
+    mid-batch cannot change the model a request is answered by.
+    """
+
+    def __init__(self, name: str, threads: int = 1, max_batch: int = MAX_BATCH) -> None:
+        if threads < 1 or max_batch < 1:
+            raise ValueError("a scoring queue needs at least one thread and a batch of one")
+        self.name = name
+        self.max_batch = max_batch
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-scoring-{n}", daemon=True)
+            for n in range(threads)
+        ]
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            for thread in self._threads:
+                thread.start()
+
+    def stop(self) -> None:
+        """Let the workers finish the jobs already queued, then end them."""
+        if not self._started:
+            return
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._started = False
+
+    async def recommend(
+        self, model: ServingModel, prepare: Callable[[], ListRequest]
+    ) -> Recommendation:
+        """The list for the request ``prepare`` builds, scored by ``model`` in a worker."""
+        if not self._started:
+            raise RuntimeError(f"the {self.name} scoring queue is not running")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Recommendation] = loop.create_future()
+        self._jobs.put(_Job(model, prepare, future, loop))
+        return await future
+
+    def _work(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return
+            jobs = [first]
+            while len(jobs) < self.max_batch:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:  # stop: serve what was taken, then end this worker
+                    self._deliver(self._serve(jobs))
+                    return
+                jobs.append(job)
+            self._deliver(self._serve(jobs))
+
+    def _serve(self, jobs: list[_Job]) -> list[tuple[_Job, Recommendation | BaseException]]:
+        outcomes: list[tuple[_Job, Recommendation | BaseException]] = []
+        by_model: dict[int, list[tuple[_Job, ListRequest]]] = {}
+        for job in jobs:
+            if job.future.cancelled():  # the client went away while it waited
+                continue
+            try:
+                by_model.setdefault(id(job.model), []).append((job, job.prepare()))
+            except Exception as error:  # one bad request must not fail its batch
+                outcomes.append((job, error))
+        for prepared in by_model.values():
+            model = prepared[0][0].model
+            try:
+                lists = model.recommend_many([request for _, request in prepared])
+            except Exception as error:
+                logger.exception("scoring a batch of %d on %s failed", len(prepared), self.name)
+                outcomes.extend((job, error) for job, _ in prepared)
+            else:
+                outcomes.extend(zip((job for job, _ in prepared), lists, strict=True))
+        return outcomes
+
+    @staticmethod
+    def _deliver(outcomes: list[tuple[_Job, Recommendation | BaseException]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for job, outcome in outcomes:
+            by_loop.setdefault(job.loop, []).append((job.future, outcome))
+        for loop, settled in by_loop.items():
+            # RuntimeError: that event loop has closed, so nobody waits for these answers.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future, Recommendation | BaseException]]) -> None:
+    for future, outcome in settled:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
