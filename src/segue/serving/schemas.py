@@ -6,6 +6,7 @@ schemas hold the fixed rules: types, non-empty strings, no control characters or
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated, Literal
 
@@ -16,16 +17,21 @@ MAX_TEXT_LENGTH = 300
 MAX_USER_ID_LENGTH = 200
 
 
+# Control characters (Unicode category Cc) and lone surrogates (Cs): one search per string,
+# since every history item of every request passes here.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _printable(value: str) -> str:
     # Lone surrogates cannot be encoded as UTF-8 and control characters are never part of a song
     # name: both are refused here, so they can neither reach a model nor break a response.
-    for position, character in enumerate(value):
-        category = unicodedata.category(character)
-        if category == "Cs":
-            raise ValueError(f"lone surrogate at character {position}")
-        if category == "Cc":
-            raise ValueError(f"control character U+{ord(character):04X} at character {position}")
-    return value
+    found = _UNPRINTABLE.search(value)
+    if found is None:
+        return value
+    character = found.group()
+    if unicodedata.category(character) == "Cs":
+        raise ValueError(f"lone surrogate at character {found.start()}")
+    raise ValueError(f"control character U+{ord(character):04X} at character {found.start()}")
 
 
 Text = Annotated[
