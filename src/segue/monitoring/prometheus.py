@@ -41,6 +41,8 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # Every request is counted: its labelled series are looked up once, not per request.
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.fallbacks = Counter(
             "segue_fallbacks_total",
             "Lists served from the popularity fallback instead of the model, by task and reason.",
@@ -67,9 +69,14 @@ class ServingMetrics:
         )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        labels = (route, method, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        series = self._request_series.get((route, method, status))
+        if series is None:
+            labels = (route, method, str(status))
+            series = self.requests.labels(*labels), self.latency.labels(*labels)
+            self._request_series[(route, method, status)] = series
+        count, latency = series
+        count.inc()
+        latency.observe(seconds)
 
     def record_fallback(self, task: str, reason: str) -> None:
         self.fallbacks.labels(task, reason).inc()
