@@ -1,9 +1,9 @@
 """Dependencies declared once as ``Annotated`` aliases; routes name them and stay thin.
 
-Each route needs one dependency: its ``RequestContext`` (the shared state, the task's model
-taken once for the whole request, and the rules as of now). They are ``async`` and flat, so
-FastAPI resolves them on the event loop without worker threads or nested resolution. Lists are
-scored by the task's ``ScoringQueue``; other slow work (search) goes to a worker thread.
+A request works with one ``RequestContext``: the shared state, the task's model taken once for
+the whole request, and the rules as of now. The dependencies are ``async`` and flat, so FastAPI
+resolves them on the event loop without worker threads or nested resolution. Lists are scored
+by the task's ``ScoringQueue``; other slow work (search) goes to a worker thread.
 """
 
 from __future__ import annotations

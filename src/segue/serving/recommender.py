@@ -210,6 +210,7 @@ class ServingModel:
         ]
 
     def recommend(self, request: ListRequest) -> Recommendation:
+        """One request's list, as a batch of one."""
         return self.recommend_many([request])[0]
 
     def next_songs_request(

@@ -2,8 +2,8 @@
 
 Lists are scored by the task's ``ScoringQueue`` (worker threads, a batch at a time), so one slow
 request never stalls the others; the model object is taken once per request, so a hot reload
-cannot change it mid-way. The list routes take no FastAPI dependencies and return ready JSON:
-per request, dependency resolution and re-validating the response cost more than scoring.
+cannot change it mid-way. Well-formed list requests are answered by ``fast_lane`` before they
+get here; these routes document the API and answer the rest, through the same ``answers``.
 """
 
 from __future__ import annotations
