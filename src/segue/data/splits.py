@@ -15,6 +15,7 @@ never appears in the training sequences, and a case's history never contains its
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +68,51 @@ def _held_out_parts(
     if count >= 3:
         n_test, n_validation = max(n_test, 1), max(n_validation, 1)
     return np.sort(order[n_test : n_test + n_validation]), np.sort(order[:n_test])
+
+
+class _Cases:
+    """Evaluation cases collected one sequence at a time, then frozen into a ``Holdout``."""
+
+    def __init__(self) -> None:
+        self.histories: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []
+        self.ids: list[str] = []
+
+    def add(self, history: np.ndarray, targets: np.ndarray, sequence_id: str) -> None:
+        self.histories.append(history)
+        self.targets.append(targets)
+        self.ids.append(sequence_id)
+
+    def holdout(self) -> Holdout:
+        return Holdout(self.histories, self.targets, self.ids)
+
+
+def _sequence_ids(interactions: Interactions) -> list[str]:
+    """Each sequence's id, or its position when the sequences have none."""
+    if interactions.sequence_ids:
+        return list(interactions.sequence_ids)
+    return [str(index) for index in range(len(interactions))]
+
+
+def _per_sequence_split(
+    train: Interactions,
+    validation: _Cases,
+    test: _Cases,
+    protocol: str,
+    seed: int,
+    splitter: str,
+    **details: Any,
+) -> Split:
+    """A split whose cases come from each sequence, described the same way by every splitter."""
+    description = {
+        "splitter": splitter,
+        **details,
+        "train_sequences": len(train),
+        "train_interactions": train.n_interactions,
+        "validation_cases": len(validation.targets),
+        "test_cases": len(test.targets),
+    }
+    return Split(train, validation.holdout(), test.holdout(), protocol, seed, description)
 
 
 def split_by_playlist(
@@ -126,40 +172,29 @@ def split_leave_last(
     if n < 1:
         raise ValueError("n must be at least 1")
     train_sequences: list[np.ndarray] = []
-    validation_histories, validation_targets, validation_ids = [], [], []
-    test_histories, test_targets, test_ids = [], [], []
+    validation, test = _Cases(), _Cases()
     kept_whole = 0
-    for index, sequence in enumerate(interactions.sequences):
-        sequence_id = interactions.sequence_ids[index] if interactions.sequence_ids else str(index)
+    for sequence, sequence_id in zip(
+        interactions.sequences, _sequence_ids(interactions), strict=True
+    ):
         if len(sequence) < 2 * n + 1:
             train_sequences.append(sequence)
             kept_whole += 1
             continue
         cut = len(sequence) - 2 * n
         train_sequences.append(sequence[:cut])
-        validation_histories.append(sequence[:cut])
-        validation_targets.append(sequence[cut : cut + n])
-        validation_ids.append(sequence_id)
-        test_histories.append(sequence[: cut + n])
-        test_targets.append(sequence[cut + n :])
-        test_ids.append(sequence_id)
+        validation.add(sequence[:cut], sequence[cut : cut + n], sequence_id)
+        test.add(sequence[: cut + n], sequence[cut + n :], sequence_id)
     train = Interactions(train_sequences, interactions.n_items, list(interactions.sequence_ids))
-    description = {
-        "splitter": "leave-last",
-        "n": n,
-        "train_sequences": len(train),
-        "train_interactions": train.n_interactions,
-        "validation_cases": len(validation_targets),
-        "test_cases": len(test_targets),
-        "too_short_kept_in_train": kept_whole,
-    }
-    return Split(
+    return _per_sequence_split(
         train,
-        Holdout(validation_histories, validation_targets, validation_ids),
-        Holdout(test_histories, test_targets, test_ids),
+        validation,
+        test,
         protocol,
         seed,
-        description,
+        "leave-last",
+        n=n,
+        too_short_kept_in_train=kept_whole,
     )
 
 
@@ -183,11 +218,11 @@ def split_random_holdout(
         raise ValueError("n must be at least 1")
     rng = np.random.default_rng(seed)
     train_sequences: list[np.ndarray] = []
-    validation_histories, validation_targets, validation_ids = [], [], []
-    test_histories, test_targets, test_ids = [], [], []
+    validation, test = _Cases(), _Cases()
     train_only = test_only = 0
-    for index, sequence in enumerate(interactions.sequences):
-        sequence_id = interactions.sequence_ids[index] if interactions.sequence_ids else str(index)
+    for sequence, sequence_id in zip(
+        interactions.sequences, _sequence_ids(interactions), strict=True
+    ):
         items = np.unique(sequence)
         if len(items) <= n:
             train_sequences.append(sequence)
@@ -199,33 +234,22 @@ def split_random_holdout(
         history = sequence[~np.isin(sequence, test_items)]
         training = history[~np.isin(history, validation_items)]
         train_sequences.append(training)
-        test_histories.append(history)
-        test_targets.append(np.sort(test_items))
-        test_ids.append(sequence_id)
+        test.add(history, np.sort(test_items), sequence_id)
         if len(validation_items):
-            validation_histories.append(training)
-            validation_targets.append(np.sort(validation_items))
-            validation_ids.append(sequence_id)
+            validation.add(training, np.sort(validation_items), sequence_id)
         else:
             test_only += 1
     train = Interactions(train_sequences, interactions.n_items, list(interactions.sequence_ids))
-    description = {
-        "splitter": "random-holdout",
-        "n": n,
-        "train_sequences": len(train),
-        "train_interactions": train.n_interactions,
-        "validation_cases": len(validation_targets),
-        "test_cases": len(test_targets),
-        "too_short_kept_in_train": train_only,
-        "test_only_no_validation": test_only,
-    }
-    return Split(
+    return _per_sequence_split(
         train,
-        Holdout(validation_histories, validation_targets, validation_ids),
-        Holdout(test_histories, test_targets, test_ids),
+        validation,
+        test,
         protocol,
         seed,
-        description,
+        "random-holdout",
+        n=n,
+        too_short_kept_in_train=train_only,
+        test_only_no_validation=test_only,
     )
 
 
@@ -305,10 +329,10 @@ def split_temporal(
     validation_cut = float(np.quantile(every, 1 - test_fraction - validation_fraction))
 
     train_sequences, train_ids = [], []
-    validation_histories, validation_targets, validation_ids = [], [], []
-    test_histories, test_targets, test_ids = [], [], []
-    for index, (sequence, times) in enumerate(zip(interactions.sequences, timestamps, strict=True)):
-        sequence_id = interactions.sequence_ids[index] if interactions.sequence_ids else str(index)
+    validation, test = _Cases(), _Cases()
+    for sequence, times, sequence_id in zip(
+        interactions.sequences, timestamps, _sequence_ids(interactions), strict=True
+    ):
         times = np.asarray(times, dtype=np.float64)
         before_validation = sequence[times < validation_cut]
         if len(before_validation):
@@ -317,33 +341,22 @@ def split_temporal(
         between = sequence[(times >= validation_cut) & (times < test_cut)]
         between = np.unique(between[~np.isin(between, before_validation)])
         if len(before_validation) and len(between):
-            validation_histories.append(before_validation)
-            validation_targets.append(between)
-            validation_ids.append(sequence_id)
+            validation.add(before_validation, between, sequence_id)
         before_test = sequence[times < test_cut]
         after = sequence[times >= test_cut]
         after = np.unique(after[~np.isin(after, before_test)])
         if len(before_test) and len(after):
-            test_histories.append(before_test)
-            test_targets.append(after)
-            test_ids.append(sequence_id)
+            test.add(before_test, after, sequence_id)
     train = Interactions(train_sequences, interactions.n_items, train_ids)
-    description = {
-        "splitter": "temporal",
-        "validation_cutoff": validation_cut,
-        "test_cutoff": test_cut,
-        "validation_fraction": validation_fraction,
-        "test_fraction": test_fraction,
-        "train_sequences": len(train),
-        "train_interactions": train.n_interactions,
-        "validation_cases": len(validation_targets),
-        "test_cases": len(test_targets),
-    }
-    return Split(
+    return _per_sequence_split(
         train,
-        Holdout(validation_histories, validation_targets, validation_ids),
-        Holdout(test_histories, test_targets, test_ids),
+        validation,
+        test,
         protocol,
         seed,
-        description,
+        "temporal",
+        validation_cutoff=validation_cut,
+        test_cutoff=test_cut,
+        validation_fraction=validation_fraction,
+        test_fraction=test_fraction,
     )
