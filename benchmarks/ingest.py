@@ -7,7 +7,7 @@ Measures, on generated data written to a temporary directory:
 1. distinct song strings parsed per second by ``parse_songs`` on one core (goal >= 50,000);
 2. wall time and peak RSS of ``ingest_playlists`` in a fresh child process (goal < 30 s and
    < 2 GB for 1,000,000 entries), on two corpora:
-   - "synthetic": ``segue.data.synth.generate_playlists`` as it comes; its running timestamps and
+   - "synthetic": ``segue.sample.synth.generate_playlists`` as it comes; its running timestamps and
      track numbers make most written strings unique, as in real YouTube tracklists;
    - "repeated": the same songs drawn with their popularity, each written in one of at most four
      variants taken from the synthetic corpus, so the same strings recur often.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segue.data.synth import generate_playlists, write_playlists
+from segue.sample.synth import generate_playlists, write_playlists
 
 _CHILD = """
 import json, resource, sys, time
@@ -75,7 +75,7 @@ def distinct_strings(records: list[dict]) -> list[str]:
 
 def parse_rate(strings: list[str], sample: int) -> tuple[int, float]:
     """Distinct strings parsed per second in this process (one core)."""
-    from segue.data.songs import parse_songs
+    from segue.data.song_parser import parse_songs
 
     chosen = strings[:sample]
     start = time.perf_counter()

@@ -6,7 +6,7 @@ Sections (each prints a Markdown table and writes leaderboard.md / .csv / .png u
   items per user held out, seed 42), without leakage. ``--leaky`` adds the autoencoder trained
   the original way (on the held-out items too), labelled ``(leaky)``.
 - next-item: ml-latest-small timelines ordered by timestamp, leave-last-one-out.
-- playlists: synthetic playlists from ``segue.data.synth``, ingested like real ones,
+- playlists: synthetic playlists from ``segue.sample.synth``, ingested like real ones,
   playlist-holdout (every position and last position).
 
 Sections whose data or modules are missing are skipped with a message. Run from the repository:
@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 from segue.evaluation.report import markdown_table
+from segue.jobs.benchmark import BenchmarkResult, run_benchmark
 from segue.settings import Settings, load_settings
-from segue.training_job import BenchmarkResult, run_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MOVIELENS = REPO.parent / "shared" / "data" / "ml-latest-small"
@@ -54,14 +54,14 @@ def ingest_movielens(source: Path, target: Path, settings: Settings) -> Path | N
 def synthetic_playlists(target: Path, settings: Settings, n_playlists: int) -> Path | None:
     if (target / "dataset.json").exists():
         return target
-    if importlib.util.find_spec("segue.data.synth") is None:
-        print("skipped: segue.data.synth is not available")
+    if importlib.util.find_spec("segue.sample.synth") is None:
+        print("skipped: segue.sample.synth is not available")
         return None
     if importlib.util.find_spec("segue.data.ingest") is None:
         print("skipped: segue.data.ingest is not available")
         return None
     from segue.data.ingest import ingest_playlists
-    from segue.data.synth import generate_playlists
+    from segue.sample.synth import generate_playlists
 
     raw = target.parent / "synthetic-playlists.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +117,7 @@ def main() -> int:
             movielens,
             USER_ITEM_MODELS,
             protocol="random-holdout",
-            leaky_models=["autoencoder"] if args.leaky else [],
+            leaky_algorithms=["autoencoder"] if args.leaky else [],
             out_dir=args.out / "user-items",
             track=args.track,
             title="user-items on ml-latest-small, the original split (10 random items per user)",

@@ -254,10 +254,11 @@ def build_package(source: Path, target: Path, settings):
 
 
 def register(settings, package):
-    from segue.tracking.registry import CHAMPION, publish_package, set_alias
+    from segue.tracking.registry import CHAMPION, open_registry
 
-    version = publish_package(settings, package)
-    set_alias(settings, version.name, CHAMPION, version.version)
+    registry = open_registry(settings)
+    version = registry.publish(package)
+    registry.set_alias(version.name, CHAMPION, version.version)
     return version
 
 
@@ -278,9 +279,10 @@ def in_process(settings, bodies: list[list[str]], seconds: float) -> Measurement
     """The same champion, loaded the same way, called directly: no HTTP, one thread."""
     from segue.ranking.postprocess import PostProcessConfig
     from segue.serving.recommender import ListRules, ModelVersion, ServingModel
-    from segue.tracking.registry import load_champion
+    from segue.tracking.package_cache import load_champion
+    from segue.tracking.registry import open_registry
 
-    info, package = load_champion(settings, "user-items")
+    info, package = load_champion(open_registry(settings), "user-items")
     model = ServingModel("user-items", ModelVersion.from_info(info), package, 85.0)
     rules = ListRules(PostProcessConfig.from_settings(settings.serving))
     latencies = []

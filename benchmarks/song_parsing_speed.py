@@ -11,7 +11,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from segue.data import songs
+from segue.data import song_parser as songs
+from segue.data import song_text
 
 ARTISTS = [
     "아이유 (IU)",
@@ -133,7 +134,13 @@ def realistic_strings(count: int, seed: int = 0) -> list[str]:
 
 
 def clear_caches() -> None:
-    for cached in (songs._analyse, songs._artist_parts, songs._title_parts, songs._classify):
+    cached_steps = (
+        songs._analyse,
+        song_text.read_artist_side,
+        song_text.read_title_side,
+        song_text._classify,
+    )
+    for cached in cached_steps:
         cached.cache_clear()
 
 

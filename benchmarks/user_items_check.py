@@ -20,7 +20,7 @@ import pandas as pd
 
 from segue.data.interactions import Interactions
 from segue.data.splits import leak_holdout_targets, split_random_holdout
-from segue.evaluation.evaluator import evaluate
+from segue.evaluation.evaluator import full_ranking_metrics
 from segue.models.base import create_model
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-latest-small"
@@ -72,7 +72,7 @@ def main() -> None:
         started = time.perf_counter()
         model.fit(train, split.validation)
         fitted = time.perf_counter() - started
-        metrics = evaluate(model, getattr(split, args.on), (10,))
+        metrics = full_ranking_metrics(model, getattr(split, args.on), (10,))
         print(
             f"{name:<14}{fitted:>8.1f}{metrics['ndcg_at_10']:>10.4f}"
             f"{metrics['hit_rate_at_10']:>9.4f}{metrics['recall_at_10']:>11.4f}"

@@ -66,8 +66,8 @@ class TrackingSettings(_Section):
     registry_uri: str = ""
     artifact_root: Path = Path(".segue/artifacts")
     experiment: str = "segue"
-    model_name_next_song: str = "{env}.segue-next-song"
-    model_name_user_items: str = "{env}.segue-user-items"
+    registered_name_next_song: str = "{env}.segue-next-song"
+    registered_name_user_items: str = "{env}.segue-user-items"
     promotion_metric: str = "ndcg_at_10"
     promotion_min_gain: float = Field(0.0, ge=0)
     model_cache_dir: Path = Path(".segue/cache/models")
@@ -137,11 +137,11 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems))
         return self
 
-    def registered_model_name(self, task: str) -> str:
+    def registered_name(self, task: str) -> str:
         """The registry name for a task in this profile, e.g. ``dev.segue-next-song``."""
         templates = {
-            "next-song": self.tracking.model_name_next_song,
-            "user-items": self.tracking.model_name_user_items,
+            "next-song": self.tracking.registered_name_next_song,
+            "user-items": self.tracking.registered_name_user_items,
         }
         if task not in templates:
             raise SettingsError(f"unknown task {task!r}; expected one of {sorted(templates)}")
@@ -197,14 +197,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: not valid TOML: {error}") from error
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_keys(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"section": {"key": v}}`` -> ``{"section.key": v}``, the form ``--set`` and sources use."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value and dotted != "models":
-            flat.update(_flatten(value, dotted + "."))
-        elif isinstance(value, dict) and dotted == "models":
-            flat.update(_flatten(value, "models."))
+        if isinstance(value, dict) and (value or dotted == "models"):
+            flat.update(flatten_keys(value, dotted + "."))
         else:
             flat[dotted] = value
     return flat
@@ -286,8 +285,8 @@ def load_settings_with_sources(
     files = _merge(base, overlay)
     files["env"] = profile
 
-    sources = {key: f"{directory / 'base.toml'}" for key in _flatten(base)}
-    sources.update({key: f"{directory / f'{profile}.toml'}" for key in _flatten(overlay)})
+    sources = {key: f"{directory / 'base.toml'}" for key in flatten_keys(base)}
+    sources.update({key: f"{directory / f'{profile}.toml'}" for key in flatten_keys(overlay)})
     sources["env"] = "--env" if env else ("SEGUE_ENV" if os.environ.get("SEGUE_ENV") else "default")
     sources.update(
         {key: f"environment {ENV_PREFIX}{key.upper().replace('.', '__')}" for key in _env_layer()}
@@ -307,6 +306,6 @@ def load_settings_with_sources(
         raise SettingsError(f"invalid configuration for profile {profile!r}: {problems}") from error
     finally:
         _file_layer.reset(token)
-    for key in _flatten(settings.model_dump(mode="json")):
+    for key in flatten_keys(settings.model_dump(mode="json")):
         sources.setdefault(key, "default")
     return settings, sources

@@ -4,62 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
-import zipfile
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from segue.cli.data import MovieLensName
-from segue.cli.main import app
-from segue.data.download import ARCHIVES, Checksum, DownloadError, download_dataset
-
-RATINGS = "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n"
-MOVIES = "movieId,title,genres\n1,Toy Film (1995),Comedy\n"
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-def _write_zip(path: Path, members: dict[str, str]) -> str:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, text in members.items():
-            archive.writestr(name, text)
-    return hashlib.md5(path.read_bytes()).hexdigest()
+from fixtures.archive_server import (
+    MOVIES,
+    RATINGS,
+    publish_small_archive,
+    serve_directory,
+    write_zip,
+)
+from segue.data.download import Checksum, DownloadError, download_dataset
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A static file server over a directory; yields its base URL and the directory."""
-    served = tmp_path / "served"
-    served.mkdir()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(served)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", served
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with serve_directory(tmp_path) as served:
+        yield served
 
 
 @pytest.fixture
 def small_archive(server: tuple[str, Path]) -> tuple[str, str]:
     """ml-latest-small.zip with its published-style .md5 sidecar; returns (url, md5)."""
-    base, served = server
-    digest = _write_zip(
-        served / "ml-latest-small.zip",
-        {"ml-latest-small/ratings.csv": RATINGS, "ml-latest-small/movies.csv": MOVIES},
-    )
-    (served / "ml-latest-small.zip.md5").write_text(f"MD5 (ml-latest-small.zip) = {digest}\n")
-    return f"{base}/ml-latest-small.zip", digest
+    return publish_small_archive(*server)
 
 
 def _leftovers(directory: Path) -> list[str]:
@@ -80,7 +50,7 @@ def test_download_verifies_the_published_md5_and_unpacks(
 
 def test_an_explicit_sha256_checksum_is_honoured(server: tuple[str, Path], tmp_path: Path) -> None:
     base, served = server
-    _write_zip(served / "ml-100k.zip", {"ml-100k/u.data": "1\t1\t5\t874965758\n"})
+    write_zip(served / "ml-100k.zip", {"ml-100k/u.data": "1\t1\t5\t874965758\n"})
     sha256 = hashlib.sha256((served / "ml-100k.zip").read_bytes()).hexdigest()
     path = download_dataset(
         "movielens-100k",
@@ -96,7 +66,7 @@ def test_the_pinned_official_checksum_rejects_a_different_archive(
     server: tuple[str, Path], tmp_path: Path
 ) -> None:
     base, served = server
-    _write_zip(served / "ml-1m.zip", {"ml-1m/ratings.dat": "1::1193::5::978300760\n"})
+    write_zip(served / "ml-1m.zip", {"ml-1m/ratings.dat": "1::1193::5::978300760\n"})
     with pytest.raises(DownloadError, match=r"checksum mismatch.*official movielens-1m checksum"):
         download_dataset("movielens-1m", tmp_path / "raw", url=f"{base}/ml-1m.zip", progress=False)
     assert _leftovers(tmp_path / "raw") == []
@@ -148,7 +118,7 @@ def test_an_archive_escaping_its_directory_is_refused(
     server: tuple[str, Path], tmp_path: Path, member: str
 ) -> None:
     base, served = server
-    digest = _write_zip(served / "ml-1m.zip", {"ml-1m/ratings.dat": "ok\n", member: "pwned\n"})
+    digest = write_zip(served / "ml-1m.zip", {"ml-1m/ratings.dat": "ok\n", member: "pwned\n"})
     out = tmp_path / "deep" / "raw"
     with pytest.raises(DownloadError, match="outside the target directory"):
         download_dataset(
@@ -175,25 +145,3 @@ def test_checksum_text_forms() -> None:
     assert Checksum.parse("b" * 64).algorithm == "sha256"
     with pytest.raises(DownloadError, match="not a checksum"):
         Checksum.parse("sha1:" + "c" * 40)
-
-
-def test_cli_download_prints_where_and_the_license(
-    small_archive: tuple[str, str], tmp_path: Path
-) -> None:
-    url, _ = small_archive
-    runner = CliRunner()
-    args = ["data", "download", "movielens-small", "--out", str(tmp_path / "d"), "--url", url]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert "unpacked 2 files into" in result.output
-    assert "non-commercial" in result.output and "cite" in result.output
-    failed = runner.invoke(app, [*args[:5], "--url", url.replace(".zip", "-gone.zip"), "--force"])
-    assert failed.exit_code == 1
-    assert "HTTP 404" in failed.output
-    assert (
-        tmp_path / "d" / "ml-latest-small" / "ratings.csv"
-    ).exists()  # a failed --force keeps it
-
-
-def test_cli_choices_match_the_archive_table() -> None:
-    assert {name.value for name in MovieLensName} == set(ARCHIVES)

@@ -11,13 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from segue.cli.main import app
 from segue.data.dataset import Dataset
 from segue.data.ingest import ingest_playlists, ingest_ratings
 from segue.data.rejects import StrictModeError, read_rejections
-from segue.data.synth import generate_playlists, write_playlists
+from segue.sample.synth import generate_playlists, write_playlists
 from segue.settings import DataSettings
 
 
@@ -168,6 +166,36 @@ def test_a_ten_thousand_character_song_is_rejected_and_reported_short(tmp_path: 
     )
     assert line["song"] == 0 and line["index"] == 0
     assert len(line["record"]) < 250 and line["record"].endswith("[10000 characters]")
+    assert Dataset.load(out).manifest["counts"]["kept"] == {"playlists": 1, "songs": 2, "items": 2}
+
+
+def test_a_song_longer_than_a_small_configured_max_song_length_is_rejected(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "short.json"
+    wordy = "IU - " + "밤편지 " * 7  # 33 characters
+    records = [{"video_id": "v", "songs": ["IU - 밤편지", wordy, "AKMU - 200%"]}]
+    path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "out"
+    ingest_playlists([path], out, DataSettings(max_song_length=20), progress=False)
+    (line,) = read_rejections(out / "rejected.jsonl")
+    assert (line["unit"], line["stage"], line["song"]) == ("song", "parse", 1)
+    assert line["reason"] == (
+        f"song string is {len(wordy)} characters, longer than data.max_song_length = 20"
+    )
+    assert Dataset.load(out).manifest["counts"]["kept"] == {"playlists": 1, "songs": 2, "items": 2}
+
+
+def test_a_song_longer_than_the_parsers_default_is_kept_under_a_larger_max_song_length(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "long.json"
+    long_title = "IU - " + "Palette " * 50  # 405 characters, over the parser's default of 300
+    records = [{"video_id": "v", "songs": [long_title, "AKMU - 200%"]}]
+    path.write_text(json.dumps(records), encoding="utf-8")
+    out = tmp_path / "out"
+    ingest_playlists([path], out, DataSettings(max_song_length=500), progress=False)
+    assert read_rejections(out / "rejected.jsonl") == []
     assert Dataset.load(out).manifest["counts"]["kept"] == {"playlists": 1, "songs": 2, "items": 2}
 
 
@@ -355,62 +383,3 @@ def test_movielens_small_loses_nothing(tmp_path: Path, movielens_small: Path) ->
     assert_nothing_lost(dataset, ("ratings",))
     assert counts["kept"]["users"] == dataset.interactions["sequence"].nunique()
     assert (dataset.interactions["rating"] >= 3.0).all()
-
-
-def invoke(*args: str) -> object:
-    return CliRunner().invoke(app, list(args))
-
-
-def test_cli_ingests_playlists_with_settings_overrides(
-    tmp_path: Path, ingest_fixtures: Path
-) -> None:
-    out = tmp_path / "out"
-    result = invoke(
-        "--set", "data.min_sequence_length=3", "ingest", "playlists",
-        str(ingest_fixtures / "playlists.json"), "--out", str(out),
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert "wrote" in result.output and "rejected.jsonl" in result.output
-    manifest = Dataset.load(out).manifest
-    assert manifest["settings"]["min_sequence_length"] == 3
-    assert manifest["counts"]["kept"] == {"playlists": 2, "songs": 6, "items": 4}
-
-
-def test_cli_ingests_ratings(tmp_path: Path, ingest_fixtures: Path) -> None:
-    out = tmp_path / "out"
-    result = invoke("ingest", "ratings", str(ingest_fixtures / "movielens-csv"), "--out", str(out))
-    assert result.exit_code == 0, result.output
-    assert Dataset.load(out).manifest["counts"]["kept"]["ratings"] == 4
-
-
-def test_cli_strict_stops_with_exit_code_2_naming_file_and_line(
-    tmp_path: Path, ingest_fixtures: Path
-) -> None:
-    result = invoke(
-        "ingest",
-        "ratings",
-        str(ingest_fixtures / "movielens-csv"),
-        "--out",
-        str(tmp_path / "o"),
-        "--strict",
-    )
-    assert result.exit_code == 2
-    assert "ratings.csv, line 7: movieId 9 is not in movies.csv" in result.output
-
-
-def test_cli_refuses_a_missing_path_with_exit_code_2(tmp_path: Path) -> None:
-    result = invoke(
-        "ingest", "playlists", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")
-    )
-    assert result.exit_code == 2
-    assert "no such file or directory" in result.output
-
-
-def test_cli_fails_when_nothing_survives(tmp_path: Path) -> None:
-    path = tmp_path / "garbage.jsonl"
-    path.write_text("not json\n", encoding="utf-8")
-    out = tmp_path / "out"
-    result = invoke("ingest", "playlists", str(path), "--out", str(out))
-    assert result.exit_code == 2
-    assert "nothing was kept" in result.output
-    assert len(read_rejections(out / "rejected.jsonl")) == 1

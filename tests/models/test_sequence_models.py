@@ -192,7 +192,7 @@ def test_saved_network_is_rebuilt_from_config(
 
 
 def test_chunks_cover_every_transition_once() -> None:
-    from segue.models.sequence_batches import next_item_chunks
+    from segue.models.sequence_training import next_item_chunks
 
     chunks = next_item_chunks([np.arange(7)], length=3, pad_index=99, align="right")
     np.testing.assert_array_equal(chunks, [[3, 4, 5, 6], [0, 1, 2, 3]])
@@ -203,7 +203,7 @@ def test_chunks_cover_every_transition_once() -> None:
 
 
 def test_windows_pad_the_start_of_each_sequence() -> None:
-    from segue.models.sequence_batches import window_examples
+    from segue.models.sequence_training import window_examples
 
     inputs, targets = window_examples([np.array([5, 6, 7]), np.array([8])], 2, pad_index=9)
     np.testing.assert_array_equal(inputs, [[9, 5], [5, 6]])
@@ -211,7 +211,7 @@ def test_windows_pad_the_start_of_each_sequence() -> None:
 
 
 def test_histories_are_cut_and_padded_on_the_requested_side() -> None:
-    from segue.models.sequence_batches import pad_histories
+    from segue.models.sequence_training import pad_histories
 
     histories = [np.array([1, 2, 3, 4]), np.array([5]), np.array([], dtype=np.int64)]
     right = pad_histories(histories, 3, pad_index=0, align="right")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from segue.data.song_parser import KEY_SEPARATOR, parse_songs
 from segue.ranking.ban_list import BanListError, BanListFile, parse_ban_list
 
 
@@ -36,6 +37,28 @@ def test_mask_identifies_banned_artists_like_the_catalogue_does() -> None:
     artist_ids = np.array(["iu", "bts"], dtype=object)
     mask = ban_list.banned_mask(np.array(["x", "y"]), artist_ids, lambda n: aliases.get(n, n))
     assert mask.tolist() == [True, False]
+
+
+@pytest.mark.parametrize("line", ["artist:아이유 (IU)", "artist:  IU ", "artist:iu [Official]"])
+def test_an_artist_line_written_like_a_playlist_string_bans_that_artists_songs(line: str) -> None:
+    songs = [
+        "00:00 아이유 (IU) - 밤편지 [MV]",
+        "IU - Palette",
+        "잔나비 - 외딴섬",
+        "The IU Band - X",
+    ]
+    results, _ = parse_songs(songs)
+    keys = np.array([song.key for song in results], dtype=object)
+    artist_ids = np.array([key.split(KEY_SEPARATOR)[0] for key in keys], dtype=object)
+    mask = parse_ban_list(line + "\n").banned_mask(keys, artist_ids)
+    assert mask.tolist() == [True, True, False, False]
+
+
+def test_an_artist_line_ignores_a_leading_the_like_the_parser() -> None:
+    (song,), _ = parse_songs(["The Beatles - Yellow Submarine"])
+    artist_ids = np.array([song.key.split(KEY_SEPARATOR)[0]], dtype=object)
+    mask = parse_ban_list("artist:Beatles\n").banned_mask(np.array([song.key]), artist_ids)
+    assert mask.tolist() == [True]
 
 
 def test_file_is_reread_when_it_changes(tmp_path: Path) -> None:

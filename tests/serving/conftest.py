@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serving_support import LiveServer, next_song_package, user_items_package
 
 from segue.tracking.package import ModelPackage
+
+from .support import LiveServer, next_song_package, user_items_package
 
 
 @pytest.fixture

@@ -13,18 +13,15 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from lifecycle_support import chain_dataset, free_port, stop_process_group, wait_until_answers
 
+from lifecycle_support import chain_dataset, free_port, stop_process_group, wait_until_answers
+from segue.jobs.promote import promote, rollback
+from segue.jobs.train import package_from_training, run_training
 from segue.settings import Settings, load_settings
-from segue.tracking.packaging import package_from_training
-from segue.tracking.promotion import PromotionError, promote, promotion_lock, rollback
-from segue.tracking.registry import (
-    CHALLENGER,
-    load_champion,
-    publish_package,
-    resolve_champion,
-    version_by_alias,
-)
+from segue.tracking.locks import promotion_lock
+from segue.tracking.package_cache import load_champion
+from segue.tracking.promotion import PromotionError
+from segue.tracking.registry import CHALLENGER, open_registry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -92,20 +89,19 @@ def server_settings(tracking_server: dict[str, str], request: pytest.FixtureRequ
         [
             f"tracking.tracking_uri={tracking_server['uri']!r}",
             f"tracking.lock_uri={tracking_server['database']!r}",
-            f"tracking.model_name_next_song='{{env}}.{suffix}'",
+            f"tracking.registered_name_next_song='{{env}}.{suffix}'",
         ],
     )
 
 
 def train_and_register(settings: Settings, model: str, data: Path):
-    from segue.training_job import run_training
-
     result = run_training(settings, "next-song", model, data, track=True, progress=False)
-    return publish_package(settings, package_from_training(result), run_id=result.run_id)
+    return open_registry(settings).publish(package_from_training(result), run_id=result.run_id)
 
 
 def test_train_register_promote_refuse_rollback_load(server_settings: Settings):
     settings = server_settings
+    registry = open_registry(settings)
     data = chain_dataset(Path("data")).directory
     baseline = train_and_register(settings, "most-popular", data)
     assert baseline.aliases == (CHALLENGER,) and baseline.run_id
@@ -114,17 +110,17 @@ def test_train_register_promote_refuse_rollback_load(server_settings: Settings):
     better = train_and_register(settings, "markov", data)
     promoted = promote(settings, "next-song")
     assert promoted.moved and promoted.challenger_value > promoted.champion_value
-    assert resolve_champion(settings, "next-song").version == better.version
+    assert registry.resolve_champion("next-song").version == better.version
 
     worse = train_and_register(settings, "most-popular", data)
     refused = promote(settings, "next-song")
     assert not refused.moved and refused.challenger.version == worse.version
-    assert resolve_champion(settings, "next-song").version == better.version
+    assert registry.resolve_champion("next-song").version == better.version
 
     back = rollback(settings, "next-song")
     assert back.to_version == baseline.version
-    info, package = load_champion(settings, "next-song")
-    assert info.version == baseline.version and package.model_name == "most-popular"
+    info, package = load_champion(registry, "next-song")
+    assert info.version == baseline.version and package.algorithm == "most-popular"
     with pytest.raises(PromotionError, match="no previous champion"):
         rollback(settings, "next-song")
 
@@ -152,4 +148,4 @@ def test_promotions_on_a_postgres_store_take_an_advisory_lock(server_settings: S
         promotion_lock(unreachable, "dev.anything"),
     ):
         pytest.fail("the lock was taken without its database")
-    assert version_by_alias(server_settings, "dev.anything", "champion") is None
+    assert open_registry(server_settings).version_by_alias("dev.anything", "champion") is None

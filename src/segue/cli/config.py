@@ -8,19 +8,9 @@ from typing import Annotated
 import typer
 
 from segue.cli.context import EXIT_BAD_INPUT, fail, get_context
-from segue.settings import SettingsError, load_settings_with_sources
+from segue.settings import SettingsError, flatten_keys, load_settings_with_sources
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    flat: dict[str, object] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 @config_app.command("show")
@@ -34,7 +24,7 @@ def show(
         settings, sources = load_settings_with_sources(cli.env, cli.overrides)
     except SettingsError as error:
         fail(str(error), code=EXIT_BAD_INPUT)
-    values = _flatten(settings.model_dump(mode="json"))
+    values = flatten_keys(settings.model_dump(mode="json"))
     if as_json:
         rows = {
             key: {"value": value, "source": sources.get(key, "default")}

@@ -50,7 +50,7 @@ def synth_playlists(
     ] = 0.01,
 ) -> None:
     """YouTube-style playlist tracklists: messy Korean and English song strings, ordered."""
-    from segue.data.synth import generate_playlists, write_playlists
+    from segue.sample.synth import generate_playlists, write_playlists
 
     chosen_seed = seed if seed is not None else get_context(ctx).settings().data.seed
     records = generate_playlists(playlists, songs, chosen_seed, malformed_rate)
@@ -71,7 +71,7 @@ def synth_ratings(
     ] = 3,
 ) -> None:
     """MovieLens latest-small files with latent tastes, a long tail and a few bots."""
-    from segue.data.synth import generate_ratings, write_ratings
+    from segue.sample.synth import generate_ratings, write_ratings
 
     if bots > users:
         fail(f"--bots {bots} is more than --users {users}", code=EXIT_BAD_INPUT)

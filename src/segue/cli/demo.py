@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from segue.cli.context import fail, get_context, print_wide
+from segue.cli.lifecycle import pipeline_table
+from segue.tracking.stores import absolute_store
 
 
 def demo(
@@ -19,10 +21,8 @@ def demo(
     ] = None,
 ) -> None:
     """Ingest the bundled playlists and ratings, train, evaluate, register, promote, and serve."""
-    from segue.cli.lifecycle import pipeline_table
-    from segue.data.synth import sample_path, write_demo_ratings
-    from segue.pipeline import run_pipeline
-    from segue.tracking.registry import absolute_store
+    from segue.jobs.pipeline import run_pipeline
+    from segue.sample.synth import sample_path, write_demo_ratings
 
     settings = absolute_store(get_context(ctx).settings())
     sources = {

@@ -51,7 +51,7 @@ def _print_summary(result: IngestResult) -> None:
 
 
 def _run(call: Callable[[], IngestResult]) -> None:
-    from segue.data.readers import InputError
+    from segue.data.input_formats import InputError
     from segue.data.rejects import StrictModeError
 
     try:

@@ -1,6 +1,6 @@
 """`segue promote`, `segue rollback`, `segue models list`, `segue pipeline run`: the model lifecycle.
 
-Thin edges over ``segue.tracking.promotion``, ``segue.tracking.registry`` and ``segue.pipeline``.
+Thin edges over ``segue.jobs.promote``, ``segue.jobs.pipeline`` and ``segue.tracking.registry``.
 Against a tracking server these commands fail fast: no HTTP retries and a short timeout
 (``tracking.request_timeout_seconds``), unless MLFLOW_HTTP_REQUEST_* is already set.
 """
@@ -20,7 +20,7 @@ from segue.cli.context import EXIT_BAD_INPUT, EXIT_FAILED, fail, get_context, pr
 from segue.settings import Settings
 
 if TYPE_CHECKING:
-    from segue.pipeline import PipelineSummary
+    from segue.jobs.pipeline import PipelineSummary
     from segue.tracking.promotion import PromotionResult
     from segue.tracking.registry import VersionInfo
 
@@ -89,8 +89,8 @@ def promote(
     ] = None,
 ) -> None:
     """Champion/challenger gate: the challenger becomes champion only if it is better."""
+    from segue.jobs.promote import promote as run_gate
     from segue.tracking.promotion import metric_direction
-    from segue.tracking.promotion import promote as run_gate
     from segue.tracking.registry import RegistryError
 
     settings = _settings(ctx, task)
@@ -114,7 +114,7 @@ def promote(
 
 def rollback(ctx: typer.Context, task: TaskOption) -> None:
     """Give the champion alias back to the previous champion."""
-    from segue.tracking.promotion import rollback as run_rollback
+    from segue.jobs.promote import rollback as run_rollback
 
     settings = _settings(ctx, task)
     with _reported_errors():
@@ -128,16 +128,17 @@ def rollback(ctx: typer.Context, task: TaskOption) -> None:
 @models_app.command("list")
 def list_models(ctx: typer.Context, task: TaskOption) -> None:
     """Every registered version of the task's model: aliases, provenance and key metrics."""
-    from segue.tracking.registry import list_versions, model_name
+    from segue.tracking.registry import open_registry
 
     settings = _settings(ctx, task)
     with _reported_errors():
-        versions = list_versions(settings, task)
-        name = model_name(settings, task)
+        registry = open_registry(settings)
+        versions = registry.list_versions(task)
+        registered_name = registry.registered_name(task)
     if not versions:
-        typer.echo(f"{name} has no registered versions yet")
+        typer.echo(f"{registered_name} has no registered versions yet")
         return
-    print_wide(_versions_table(name, versions, settings))
+    print_wide(_versions_table(registered_name, versions, settings))
 
 
 @pipeline_app.command("run")
@@ -148,9 +149,9 @@ def run(
         Path,
         typer.Option("--data", help="Raw playlists or ratings, or an ingested dataset directory."),
     ],
-    model: Annotated[
+    algorithm: Annotated[
         str | None,
-        typer.Option("--model", help="Model to train (default: markov / ease by task)."),
+        typer.Option("--model", help="Algorithm to train (default: markov / ease by task)."),
     ] = None,
     protocol: Annotated[
         str | None, typer.Option("--protocol", help="Split protocol (default: the task's).")
@@ -164,7 +165,7 @@ def run(
     ] = False,
 ) -> None:
     """Ingest -> train -> evaluate -> register -> promote; exits 1 when a step fails."""
-    from segue.pipeline import run_pipeline
+    from segue.jobs.pipeline import run_pipeline
 
     settings = _settings(ctx, task)
     with _reported_errors():
@@ -172,7 +173,7 @@ def run(
             settings,
             task,
             data,
-            model_name=model,
+            algorithm=algorithm,
             protocol=protocol,
             dataset_dir=out,
             promote=not no_promote,
@@ -222,13 +223,15 @@ def _verdict(result: PromotionResult) -> str:
     return f"version {version} not promoted: {result.reason}"
 
 
-def _versions_table(name: str, versions: list[VersionInfo], settings: Settings) -> Any:
+def _versions_table(registered_name: str, versions: list[VersionInfo], settings: Settings) -> Any:
     from rich.table import Table
+
+    from segue.tracking.promotion import gate_status
 
     k = settings.evaluation.k
     metric_keys = [f"{metric}_at_{k}" for metric in KEY_METRICS]
-    table = Table(title=f"{name}: registered versions")
-    for column in ("version", "aliases", "model", "registered (UTC)", "dataset", "protocol"):
+    table = Table(title=f"{registered_name}: registered versions")
+    for column in ("version", "aliases", "algorithm", "registered (UTC)", "dataset", "protocol"):
         table.add_column(column)
     for key in metric_keys:
         table.add_column(key, justify="right")
@@ -239,31 +242,21 @@ def _versions_table(name: str, versions: list[VersionInfo], settings: Settings) 
         table.add_row(
             info.version,
             ", ".join(info.aliases),
-            info.model,
+            info.algorithm,
             created,
             info.dataset_fingerprint[:12],
             info.protocol,
             *[_number(metrics.get(key)) for key in metric_keys],
-            _gate(info.tags),
+            gate_status(info.tags),
         )
     return table
-
-
-def _gate(tags: dict[str, str]) -> str:
-    from segue.tracking.promotion import TAG_DECIDED_AT, TAG_DECISION, TAG_ROLLED_BACK_AT
-
-    decision = tags.get(TAG_DECISION, "")
-    # ISO timestamps compare as text: a rollback after the last decision is still in force.
-    if tags.get(TAG_ROLLED_BACK_AT, "") >= tags.get(TAG_DECIDED_AT, "\uffff"):
-        return f"{decision}, rolled back"
-    return decision
 
 
 def pipeline_table(summary: PipelineSummary) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"pipeline {summary.task} / {summary.model} on {summary.data_path}")
+    table = Table(title=f"pipeline {summary.task} / {summary.algorithm} on {summary.data_path}")
     for column in ("step", "status", "seconds", "detail"):
         table.add_column(column)
     colours = {"ok": "green", "failed": "red", "skipped": "dim"}

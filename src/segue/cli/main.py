@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Annotated
 
 import typer
 
 from segue import __version__
+from segue.cli import config, data, demo, ingest, lifecycle, serve, songs, train
 from segue.cli.context import CliContext
 
 app = typer.Typer(
@@ -19,17 +19,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# Each module exposes register(app); the order here is the order of `segue --help`.
-_COMMAND_MODULES = (
-    "segue.cli.config",
-    "segue.cli.songs",
-    "segue.cli.data",
-    "segue.cli.ingest",
-    "segue.cli.train",
-    "segue.cli.lifecycle",
-    "segue.cli.serve",
-    "segue.cli.demo",
-)
+# Each module exposes register(app) and imports its heavy work inside its commands; the order
+# here is the order of `segue --help`.
+_COMMAND_MODULES = (config, songs, data, ingest, train, lifecycle, serve, demo)
 
 
 def _version(value: bool) -> None:
@@ -62,10 +54,4 @@ def main(
 
 
 for _module in _COMMAND_MODULES:
-    try:
-        _registrar = importlib.import_module(_module)
-    except ModuleNotFoundError as _error:
-        if _error.name != _module:
-            raise
-        continue  # a stage not built yet
-    _registrar.register(app)
+    _module.register(app)

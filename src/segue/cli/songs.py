@@ -12,7 +12,7 @@ import typer
 from segue.cli.context import EXIT_BAD_INPUT, fail
 
 if TYPE_CHECKING:
-    from segue.data.songs import AliasTable
+    from segue.data.song_aliases import AliasTable
 
 songs_app = typer.Typer(
     help="Parse free-text song strings the way ingestion does.", no_args_is_help=True
@@ -34,7 +34,7 @@ def parse(
 
     A line that cannot be parsed gives {"raw", "error"} instead, so output lines match input lines.
     """
-    from segue.data.songs import ParsedSong, parse_songs
+    from segue.data.song_parser import ParsedSong, parse_songs
 
     table = _load_aliases(data) if data is not None else None
     raws: list[str] = []
@@ -70,7 +70,7 @@ def parse(
 def _load_aliases(directory: Path) -> AliasTable:
     import pandas as pd
 
-    from segue.data.songs import AliasTable
+    from segue.data.song_aliases import AliasTable
 
     path = directory / "aliases.parquet"
     if not path.is_file():

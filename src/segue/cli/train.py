@@ -41,9 +41,9 @@ def _settings(ctx: typer.Context, overrides: list[str] | None) -> tuple[Settings
         fail(str(error), code=EXIT_BAD_INPUT)
 
 
-def _explicit_model_params(overrides: list[str], model_name: str) -> dict[str, Any]:
-    """``--set models.<model>.<key>=...`` values: they win over a tuned config."""
-    prefix = f"models.{model_name}."
+def _explicit_model_params(overrides: list[str], algorithm: str) -> dict[str, Any]:
+    """``--set models.<algorithm>.<key>=...`` values: they win over a tuned config."""
+    prefix = f"models.{algorithm}."
     explicit: dict[str, Any] = {}
     for assignment in overrides:
         dotted, value = parse_override(assignment)
@@ -57,10 +57,10 @@ def _reported_errors() -> Iterator[None]:
     """Bad input (unknown names, unreadable data) exits 2; a failed step exits 1."""
     from segue.data.dataset import DatasetError
     from segue.evaluation.protocols import ProtocolError
-    from segue.evaluation.tuning import TuningError
+    from segue.jobs.train import TrainingError
+    from segue.jobs.tune import TuningError
     from segue.models.base import ModelError
     from segue.tracking.runs import TrackingError
-    from segue.training_job import TrainingError
 
     bad_input = (DatasetError, SettingsError, ModelError, ProtocolError, TrainingError, TuningError)
     try:
@@ -93,7 +93,9 @@ def _metric_order(key: str) -> tuple[str, int, str]:
 def train(
     ctx: typer.Context,
     task: TaskOption,
-    model: Annotated[str, typer.Option("--model", help="A model name, e.g. ease or sasrec.")],
+    algorithm: Annotated[
+        str, typer.Option("--model", help="The algorithm (model family), e.g. ease or sasrec.")
+    ],
     data: DataOption,
     protocol: ProtocolOption = None,
     overrides: SetOption = None,
@@ -111,23 +113,23 @@ def train(
     no_track: NoTrackOption = False,
 ) -> None:
     """Train a model, evaluate it on validation and test, record an MLflow run."""
-    from segue.training_job import run_training
+    from segue.jobs.train import run_training
 
     settings, combined = _settings(ctx, overrides)
     with _reported_errors():
         result = run_training(
             settings,
             task,
-            model,
+            algorithm,
             data,
             protocol=protocol,
-            params=_explicit_model_params(combined, model),
+            params=_explicit_model_params(combined, algorithm),
             track=not no_track,
             leaky=leaky,
         )
         if save_model is not None:
             result.model.save(save_model)
-    title = f"{task} / {model} on {result.protocol} ({len(result.split.test)} test cases)"
+    title = f"{task} / {algorithm} on {result.protocol} ({len(result.split.test)} test cases)"
     print_wide(
         _metrics_table(
             title, {"validation": result.validation_metrics, "test": result.test_metrics}
@@ -159,13 +161,13 @@ def evaluate(
     overrides: SetOption = None,
 ) -> None:
     """Re-score a saved model on a dataset's validation and test cases."""
-    from segue.training_job import run_evaluation
+    from segue.jobs.evaluate import rescore_saved_model
 
     if (model_dir is None) == (run is None):
         fail("give exactly one of --model-dir or --run", code=EXIT_BAD_INPUT)
     settings, _ = _settings(ctx, overrides)
     with _reported_errors():
-        result = run_evaluation(
+        result = rescore_saved_model(
             settings, data, model_dir=model_dir, run_id=run, task=task, protocol=protocol
         )
     title = f"{result.model.name} on {result.protocol} ({result.n_test_cases} test cases)"
@@ -184,15 +186,16 @@ def benchmark(
     ctx: typer.Context,
     task: TaskOption,
     data: DataOption,
-    models: Annotated[
-        str, typer.Option("--models", help="Comma-separated model names, e.g. most-popular,ease.")
+    algorithms: Annotated[
+        str,
+        typer.Option("--models", help="Comma-separated algorithms, e.g. most-popular,ease."),
     ],
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Write leaderboard.md, .csv and .png here."),
     ] = None,
     protocol: ProtocolOption = None,
-    leaky_models: Annotated[
+    leaky_algorithms: Annotated[
         str,
         typer.Option(
             "--leaky-models",
@@ -204,9 +207,9 @@ def benchmark(
 ) -> None:
     """Fit several models on one split and write a leaderboard with fit time and memory."""
     from segue.evaluation.report import markdown_table
-    from segue.training_job import run_benchmark
+    from segue.jobs.benchmark import run_benchmark
 
-    names = _names(models)
+    names = _names(algorithms)
     if not names:
         fail("--models needs at least one model name", code=EXIT_BAD_INPUT)
     settings, _ = _settings(ctx, overrides)
@@ -217,7 +220,7 @@ def benchmark(
             data,
             names,
             protocol=protocol,
-            leaky_models=_names(leaky_models),
+            leaky_algorithms=_names(leaky_algorithms),
             out_dir=out,
             track=not no_track,
         )
@@ -236,7 +239,9 @@ def benchmark(
 def tune(
     ctx: typer.Context,
     task: TaskOption,
-    model: Annotated[str, typer.Option("--model", help="The model whose search space to explore.")],
+    algorithm: Annotated[
+        str, typer.Option("--model", help="The algorithm whose search space to explore.")
+    ],
     data: DataOption,
     trials: Annotated[int, typer.Option("--trials", help="How many more trials to run.")] = 20,
     study_name: Annotated[
@@ -251,14 +256,14 @@ def tune(
     no_track: NoTrackOption = False,
 ) -> None:
     """Search a model's hyperparameters on the validation metric; write the best config."""
-    from segue.evaluation.tuning import tune as run_tuning
+    from segue.jobs.tune import tune as run_tuning
 
     settings, _ = _settings(ctx, overrides)
     with _reported_errors():
         result = run_tuning(
             settings,
             task,
-            model,
+            algorithm,
             data,
             trials=trials,
             study_name=study_name,

@@ -35,6 +35,26 @@ class DatasetError(ValueError):
     """A dataset directory is missing or does not have the expected layout."""
 
 
+@dataclass(frozen=True)
+class ItemTexts:
+    """The text columns of an items frame as lists, in item order (index ``i`` is item ``i``)."""
+
+    keys: list[str]
+    artists: list[str]  # "" when the item has no artist
+    titles: list[str]  # "" when the item has no title
+
+
+def item_texts(items: pd.DataFrame) -> ItemTexts:
+    """Key, artist and title of every item of an items frame (see the layout above), sorted by
+    item index; a missing artist or title becomes ""."""
+    frame = items.sort_values("item", kind="stable")
+    return ItemTexts(
+        keys=frame["key"].astype(str).tolist(),
+        artists=frame["artist"].fillna("").astype(str).tolist(),
+        titles=frame["title"].fillna("").astype(str).tolist(),
+    )
+
+
 def fingerprint_frames(*frames: pd.DataFrame) -> str:
     """A content hash of the frames, independent of file format and write time."""
     digest = hashlib.sha256()

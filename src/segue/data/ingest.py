@@ -36,24 +36,62 @@ from tqdm import tqdm
 
 from segue import __version__
 from segue.data.dataset import Dataset, DatasetKind, write_dataset
-from segue.data.readers import (
-    InputError,
+from segue.data.input_formats import InputError, has_lone_surrogate, json_type
+from segue.data.movielens_readers import RatingsTable, read_ratings
+from segue.data.playlist_readers import (
     InvalidSong,
     PlaylistRecord,
-    RatingsTable,
     find_playlist_files,
-    has_lone_surrogate,
-    json_type,
     read_playlist_file,
-    read_ratings,
 )
 from segue.data.rejects import STAGE_PARSE, STAGE_READ, Rejection, RejectionLog, shorten
 from segue.data.rules import RULE_ORDER, RulesOutcome, apply_rules, read_banned_ids
+from segue.data.song_aliases import AliasTable
+from segue.data.song_parser import SongParseError, parse_songs
 from segue.settings import DataSettings
 
 REJECTED_FILE = "rejected.jsonl"
-PLAYLIST_UNITS = ("playlists", "songs")
-RATING_UNITS = ("users", "ratings")
+
+
+@dataclass(frozen=True)
+class _Counting:
+    """How one kind of dataset is counted in its manifest (see the module docstring)."""
+
+    kind: DatasetKind
+    sequences: str  # what a sequence is called: "playlists" | "users"
+    interactions: str  # what an interaction is called: "songs" | "ratings"
+    kept_order: tuple[str, ...]  # the order of the manifest's "kept" counts
+    rejected: dict[str, str]  # manifest name -> rejection unit
+    accounted: tuple[str, ...]  # units for which input = kept + rejected must hold
+    description: str
+
+    def kept(self, interactions: pd.DataFrame, n_items: int) -> dict[str, int]:
+        sizes = {
+            self.sequences: int(interactions["sequence"].nunique()),
+            self.interactions: len(interactions),
+            "items": n_items,
+        }
+        return {name: sizes[name] for name in self.kept_order}
+
+
+_PLAYLISTS = _Counting(
+    kind="playlists",
+    sequences="playlists",
+    interactions="songs",
+    kept_order=("playlists", "songs", "items"),
+    rejected={"playlists": "playlist", "songs": "song"},
+    accounted=("playlists", "songs"),
+    description="playlist records and song entries (songs counted inside valid playlists)",
+)
+_RATINGS = _Counting(
+    kind="ratings",
+    sequences="users",
+    interactions="ratings",
+    kept_order=("ratings", "users", "items"),
+    rejected={"ratings": "rating", "movies": "movie"},
+    accounted=("ratings",),
+    description="rating rows (lines of the ratings file, header and blank lines excluded)",
+)
 
 
 @dataclass(frozen=True)
@@ -88,69 +126,18 @@ def _banned(settings: DataSettings) -> set[str]:
     return read_banned_ids(path)
 
 
-def _translate(sizes: dict[str, int], names: tuple[str, str], item_name: str) -> dict[str, int]:
-    sequences, interactions = names
-    return {
-        sequences: sizes["sequences"],
-        interactions: sizes["interactions"],
-        item_name: sizes["items"],
-    }
-
-
-def _rule_stages(
-    outcome: RulesOutcome, names: tuple[str, str], item_name: str
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "stage": stage["stage"],
-            "before": _translate(stage["before"], names, item_name),
-            "after": _translate(stage["after"], names, item_name),
+def _rule_stages(outcome: RulesOutcome, counting: _Counting) -> list[dict[str, Any]]:
+    def named(sizes: dict[str, int]) -> dict[str, int]:
+        return {
+            counting.sequences: sizes["sequences"],
+            counting.interactions: sizes["interactions"],
+            "items": sizes["items"],
         }
+
+    return [
+        {"stage": stage["stage"], "before": named(stage["before"]), "after": named(stage["after"])}
         for stage in outcome.stages
     ]
-
-
-def _manifest(
-    *,
-    sources: list[dict[str, Any]],
-    counting_unit: str,
-    counts: dict[str, dict[str, int]],
-    stages: list[dict[str, Any]],
-    outcome: RulesOutcome,
-    settings: DataSettings,
-    log: RejectionLog,
-) -> dict[str, Any]:
-    return {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "segue_version": __version__,
-        "sources": sources,
-        "counting_unit": counting_unit,
-        "counts": counts,
-        "stages": stages,
-        "rules": {"order": list(RULE_ORDER), "k_core_rounds": outcome.rounds},
-        "settings": settings.model_dump(mode="json"),
-        "rejected": {"file": REJECTED_FILE, "lines": len(log), "by_stage": log.counts_by_stage()},
-    }
-
-
-def _check_accounting(counts: dict[str, dict[str, int]], units: Sequence[str]) -> None:
-    for unit in units:
-        if counts["input"][unit] != counts["kept"][unit] + counts["rejected"][unit]:
-            raise RuntimeError(f"ingestion lost {unit}: {counts}")
-
-
-def _write(
-    out: Path,
-    kind: DatasetKind,
-    items: pd.DataFrame,
-    interactions: pd.DataFrame,
-    manifest: dict[str, Any],
-    aliases: pd.DataFrame | None,
-    log: RejectionLog,
-) -> IngestResult:
-    dataset = write_dataset(out, kind, items, interactions, manifest, aliases)
-    rejected_path = log.write(out / REJECTED_FILE)
-    return IngestResult(dataset, rejected_path, len(log))
 
 
 def _rank_items(item_codes: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,6 +168,65 @@ def _interactions_frame(
             "rating": ordered["rating"].to_numpy(dtype=np.float64) if ratings else np.nan,
         }
     )
+
+
+def _finish(
+    out: str | Path,
+    counting: _Counting,
+    *,
+    outcome: RulesOutcome,
+    sequence_ids: list[str],
+    catalogue: pd.DataFrame,
+    input_counts: dict[str, int],
+    first_stages: list[dict[str, Any]],
+    sources: list[dict[str, Any]],
+    settings: DataSettings,
+    log: RejectionLog,
+    aliases: pd.DataFrame | None,
+) -> IngestResult:
+    """The tail every ingestion shares, after the rules ran and every rejection is logged.
+
+    Numbers the kept items by popularity (``catalogue`` holds key, artist, title and any extra
+    item column, one row per item code of ``outcome``), checks that input = kept + rejected for
+    every counted unit, then writes the dataset, its ``dataset.json`` and ``rejected.jsonl``.
+    """
+    ordered, counts, new_index = _rank_items(outcome.kept["item"].to_numpy(), len(catalogue))
+    chosen = catalogue.iloc[ordered]
+    items = pd.DataFrame(
+        {
+            "item": np.arange(len(ordered), dtype=np.int64),
+            **{column: chosen[column].to_numpy(dtype=object) for column in catalogue.columns},
+            "count": counts.astype(np.int64),
+        }
+    )
+    interactions = _interactions_frame(
+        outcome.kept,
+        np.asarray(sequence_ids, dtype=object),
+        new_index,
+        ratings=counting.kind == "ratings",
+    )
+    summary = {
+        "input": input_counts,
+        "kept": counting.kept(interactions, len(items)),
+        "rejected": {name: log.count(unit) for name, unit in counting.rejected.items()},
+    }
+    for unit in counting.accounted:
+        if summary["input"][unit] != summary["kept"][unit] + summary["rejected"][unit]:
+            raise RuntimeError(f"ingestion lost {unit}: {summary}")
+    manifest = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "segue_version": __version__,
+        "sources": sources,
+        "counting_unit": counting.description,
+        "counts": summary,
+        "stages": [*first_stages, *_rule_stages(outcome, counting)],
+        "rules": {"order": list(RULE_ORDER), "k_core_rounds": outcome.rounds},
+        "settings": settings.model_dump(mode="json"),
+        "rejected": {"file": REJECTED_FILE, "lines": len(log), "by_stage": log.counts_by_stage()},
+    }
+    target = Path(out)
+    dataset = write_dataset(target, counting.kind, items, interactions, manifest, aliases)
+    return IngestResult(dataset, log.write(target / REJECTED_FILE), len(log))
 
 
 # -- playlists -------------------------------------------------------------------------------
@@ -261,7 +307,7 @@ class _ParsedCorpus:
     entry_keys: np.ndarray
     entry_reasons: dict[int, str]
     items: pd.DataFrame  # key, artist, title, indexed by key code
-    aliases: Any
+    aliases: AliasTable
 
 
 def _unique_problems(uniques: np.ndarray, max_length: int) -> list[str | None]:
@@ -289,8 +335,6 @@ def _announce(progress: bool, message: str) -> None:
 
 def _parse_corpus(songs: list[Any], max_length: int, progress: bool) -> _ParsedCorpus:
     """Validate and parse every distinct song string once; map the result back to the entries."""
-    from segue.data.songs import SongParseError, parse_songs
-
     entries = np.fromiter(songs, dtype=object, count=len(songs))
     is_text = np.fromiter((type(song) is str for song in songs), dtype=bool, count=len(songs))
     reasons: dict[int, str] = {}
@@ -307,7 +351,7 @@ def _parse_corpus(songs: list[Any], max_length: int, progress: bool) -> _ParsedC
     problems = _unique_problems(uniques, max_length)
     _announce(progress, f"parsing {len(uniques):,} distinct song strings of {len(songs):,} entries")
     candidates = [i for i, problem in enumerate(problems) if problem is None]
-    results, aliases = parse_songs([uniques[i] for i in candidates])
+    results, aliases = parse_songs([uniques[i] for i in candidates], max_length=max_length)
     parsed_at: list[int] = []
     keys: list[str] = []
     artists: list[str] = []
@@ -456,33 +500,8 @@ def ingest_playlists(
     outcome = apply_rules(frame, settings, banned, sequence_ids=corpus.ids)
     _reject_rule_drops(outcome, corpus, settings, log)
 
-    ordered, counts, new_index = _rank_items(outcome.kept["item"].to_numpy(), len(parsed.items))
-    names = parsed.items.iloc[ordered]
-    items = pd.DataFrame(
-        {
-            "item": np.arange(len(ordered), dtype=np.int64),
-            "key": names["key"].to_numpy(dtype=object),
-            "artist": names["artist"].to_numpy(dtype=object),
-            "title": names["title"].to_numpy(dtype=object),
-            "count": counts.astype(np.int64),
-        }
-    )
-    interactions = _interactions_frame(
-        outcome.kept, np.asarray(corpus.ids, dtype=object), new_index, ratings=False
-    )
-    n_songs = len(corpus.songs)
-    counts_summary = {
-        "input": {"playlists": corpus.n_records, "songs": n_songs},
-        "kept": {
-            "playlists": int(interactions["sequence"].nunique()),
-            "songs": len(interactions),
-            "items": len(items),
-        },
-        "rejected": {"playlists": log.count("playlist"), "songs": log.count("song")},
-    }
-    _check_accounting(counts_summary, PLAYLIST_UNITS)
     after_read = corpus.n_records - read_dropped
-    stages = [
+    first_stages = [
         {
             "stage": STAGE_READ,
             "before": {"playlists": corpus.n_records},
@@ -490,26 +509,27 @@ def ingest_playlists(
         },
         {
             "stage": STAGE_PARSE,
-            "before": {"playlists": after_read, "songs": n_songs},
+            "before": {"playlists": after_read, "songs": len(corpus.songs)},
             "after": {
                 "playlists": after_read - parse_dropped_playlists,
                 "songs": len(frame),
                 "items": len(parsed.items),
             },
         },
-        *_rule_stages(outcome, PLAYLIST_UNITS, "items"),
     ]
-    manifest = _manifest(
-        sources=corpus.files,
-        counting_unit="playlist records and song entries (songs counted inside valid playlists)",
-        counts=counts_summary,
-        stages=stages,
+    return _finish(
+        out,
+        _PLAYLISTS,
         outcome=outcome,
+        sequence_ids=corpus.ids,
+        catalogue=parsed.items,
+        input_counts={"playlists": corpus.n_records, "songs": len(corpus.songs)},
+        first_stages=first_stages,
+        sources=corpus.files,
         settings=settings,
         log=log,
+        aliases=parsed.aliases.to_frame(),
     )
-    aliases = parsed.aliases.to_frame()
-    return _write(Path(out), "playlists", items, interactions, manifest, aliases, log)
 
 
 # -- ratings ---------------------------------------------------------------------------------
@@ -581,33 +601,18 @@ def ingest_ratings(
     outcome = apply_rules(frame, settings, banned, sequence_ids=user_ids)
     _reject_rating_rows(outcome.dropped, table, log)
 
-    ordered, counts, new_index = _rank_items(outcome.kept["item"].to_numpy(), len(movies))
-    catalogue = table.movies.set_index("movie").loc[np.asarray(movies, dtype=object)[ordered]]
-    items = pd.DataFrame(
+    movie_ids = np.asarray(movies, dtype=object)
+    listed = table.movies.set_index("movie").loc[movie_ids]
+    catalogue = pd.DataFrame(
         {
-            "item": np.arange(len(ordered), dtype=np.int64),
-            "key": catalogue.index.to_numpy(dtype=object),
-            "artist": "",
-            "title": catalogue["title"].to_numpy(dtype=object),
-            "count": counts.astype(np.int64),
-            "genres": catalogue["genres"].to_numpy(dtype=object),
+            "key": movie_ids,
+            "artist": np.full(len(movie_ids), "", dtype=object),
+            "title": listed["title"].to_numpy(dtype=object),
+            "genres": listed["genres"].to_numpy(dtype=object),
         }
     )
-    interactions = _interactions_frame(
-        outcome.kept, np.asarray(user_ids, dtype=object), new_index, ratings=True
-    )
-    counts_summary = {
-        "input": {"ratings": table.n_records},
-        "kept": {
-            "ratings": len(interactions),
-            "users": int(interactions["sequence"].nunique()),
-            "items": len(items),
-        },
-        "rejected": {"ratings": log.count("rating"), "movies": log.count("movie")},
-    }
-    _check_accounting(counts_summary, ("ratings",))
     after_read = table.n_records - log.count("rating", STAGE_READ)
-    stages = [
+    first_stages = [
         {
             "stage": STAGE_READ,
             "before": {"ratings": table.n_records},
@@ -618,19 +623,21 @@ def ingest_ratings(
             "before": {"ratings": after_read},
             "after": {"ratings": len(frame), "users": len(user_ids), "items": len(movies)},
         },
-        *_rule_stages(outcome, RATING_UNITS, "items"),
     ]
     sources = [
         _source_entry(Path(table.source), str(table.input_format), table.n_records),
         _source_entry(Path(table.movies_source), "movies", len(table.movies)),
     ]
-    manifest = _manifest(
-        sources=sources,
-        counting_unit="rating rows (lines of the ratings file, header and blank lines excluded)",
-        counts=counts_summary,
-        stages=stages,
+    return _finish(
+        out,
+        _RATINGS,
         outcome=outcome,
+        sequence_ids=user_ids,
+        catalogue=catalogue,
+        input_counts={"ratings": table.n_records},
+        first_stages=first_stages,
+        sources=sources,
         settings=settings,
         log=log,
+        aliases=None,
     )
-    return _write(Path(out), "ratings", items, interactions, manifest, None, log)

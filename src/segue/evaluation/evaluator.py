@@ -1,8 +1,13 @@
-"""Full-ranking evaluation: score the whole catalogue, exclude the history, compare the top K."""
+"""Full-ranking evaluation: score the whole catalogue, exclude the history, compare the top K.
+
+It needs only something that scores (``ItemScorer``), not the model classes, so the shared
+trainer below the jobs can early-stop on exactly these metric definitions.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -14,12 +19,20 @@ from segue.evaluation.metrics import (
     metric_key,
     popularity_percentiles,
 )
-from segue.models.base import Scorer
 from segue.ranking.topk import mask_items, top_k
 
 
+class ItemScorer(Protocol):
+    """What evaluation needs of a model: its name, catalogue size and a batch ``score``."""
+
+    name: str
+    n_items: int
+
+    def score(self, histories: Sequence[Sequence[int] | np.ndarray]) -> np.ndarray: ...
+
+
 def rank_holdout(
-    scorer: Scorer, holdout: Holdout, k: int, *, batch_size: int = 512, progress: bool = False
+    scorer: ItemScorer, holdout: Holdout, k: int, *, batch_size: int = 512, progress: bool = False
 ) -> list[np.ndarray]:
     """Top-K lists for every case, history items excluded, no sampled negatives."""
     ranked: list[np.ndarray] = []
@@ -37,8 +50,8 @@ def rank_holdout(
     return ranked
 
 
-def evaluate(
-    scorer: Scorer,
+def full_ranking_metrics(
+    scorer: ItemScorer,
     holdout: Holdout,
     cutoffs: Sequence[int] = (10,),
     *,

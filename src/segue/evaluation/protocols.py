@@ -33,8 +33,7 @@ from segue.data.splits import (
     split_random_holdout,
     split_temporal,
 )
-from segue.evaluation.evaluator import evaluate
-from segue.models.base import Scorer
+from segue.evaluation.evaluator import ItemScorer, full_ranking_metrics
 from segue.settings import EvaluationSettings
 
 LAST_POSITION_PREFIX = "last_"
@@ -59,7 +58,7 @@ class Protocol:
 
     def evaluate(
         self,
-        scorer: Scorer,
+        scorer: ItemScorer,
         holdout: Holdout,
         cutoffs: Sequence[int],
         *,
@@ -69,9 +68,13 @@ class Protocol:
         """Metrics of ``scorer`` on ``holdout``; empty when there are no cases."""
         if not len(holdout):
             return {}
-        metrics = evaluate(scorer, holdout, cutoffs, item_counts=item_counts, progress=progress)
+        metrics = full_ranking_metrics(
+            scorer, holdout, cutoffs, item_counts=item_counts, progress=progress
+        )
         if self.scores_last_position:
-            last = evaluate(scorer, last_position_cases(holdout), cutoffs, item_counts=item_counts)
+            last = full_ranking_metrics(
+                scorer, last_position_cases(holdout), cutoffs, item_counts=item_counts
+            )
             metrics.update({LAST_POSITION_PREFIX + key: value for key, value in last.items()})
         return metrics
 

@@ -61,11 +61,15 @@ class Scorer(ABC):
     # (validation items are not test items); models that early-stop on validation are not.
     refit_with_validation: ClassVar[bool] = True
 
-    def __init__(self, config: ModelConfig | None = None, *, seed: int = 0) -> None:
+    def __init__(
+        self, config: ModelConfig | None = None, *, seed: int = 0, validation_k: int = 10
+    ) -> None:
         self.config = config if config is not None else self.config_class()
         if not isinstance(self.config, self.config_class):
             raise ModelError(f"{self.name}: expected {self.config_class.__name__}")
         self.seed = seed
+        # The cut-off neural models early-stop on (validation NDCG@k): the evaluation's k.
+        self.validation_k = validation_k
         self.n_items = 0
         # Per-epoch records ({"epoch", "loss", "val_ndcg_at_10", ...}) for neural models.
         self.training_history: list[dict[str, float]] = []
@@ -138,14 +142,16 @@ def model_class(name: str) -> type[Scorer]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def create_model(name: str, params: dict[str, Any] | None = None, *, seed: int = 0) -> Scorer:
+def create_model(
+    name: str, params: dict[str, Any] | None = None, *, seed: int = 0, validation_k: int = 10
+) -> Scorer:
     """A fresh model from its name and a (possibly partial) hyperparameter table."""
     cls = model_class(name)
     try:
         config = cls.config_class(**(params or {}))
     except ValueError as error:
         raise ModelError(f"{name}: invalid hyperparameters: {error}") from error
-    return cls(config, seed=seed)
+    return cls(config, seed=seed, validation_k=validation_k)
 
 
 def load_model(directory: str | Path) -> Scorer:

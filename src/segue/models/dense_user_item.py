@@ -18,13 +18,11 @@ from torch import nn
 
 from segue.data.interactions import Holdout, Interactions
 from segue.models.base import ModelConfig, Scorer
-from segue.models.training import (
+from segue.models.trainer import (
     BatchFactory,
-    TrainingSchedule,
     arrays_to_state,
     state_to_arrays,
-    train_network,
-    validation_callback,
+    train_scorer_network,
 )
 
 
@@ -84,21 +82,13 @@ class DenseUserItemScorer(Scorer):
         return network.eval()
 
     def _fit(self, train: Interactions, validation: Holdout | None) -> None:
-        config = self.config
         self.network = self._seeded_network()
-        schedule = TrainingSchedule(
-            epochs=config.epochs,
-            learning_rate=config.learning_rate,
-            patience=config.patience,
-            seed=self.seed,
-        )
-        self.training_history = train_network(
+        self.training_history = train_scorer_network(
+            self,
             self.network,
-            schedule,
-            shuffled_row_batches(train.to_csr(), config.batch_size),
+            shuffled_row_batches(train.to_csr(), self.config.batch_size),
             self._loss,
-            validate=validation_callback(self, validation),
-            label=self.name,
+            validation,
         )
 
     def _score(self, histories: list[np.ndarray]) -> np.ndarray:

@@ -16,15 +16,14 @@ from torch.nn import functional
 
 from segue.data.interactions import Holdout, Interactions
 from segue.models.base import ModelConfig, Scorer
-from segue.models.sequence_batches import (
+from segue.models.sequence_training import (
     build_seeded,
     pad_histories,
     popularity_scores,
     shuffled_batches,
-    train_scorer_network,
     window_examples,
 )
-from segue.models.training import arrays_to_state, state_to_arrays
+from segue.models.trainer import arrays_to_state, state_to_arrays, train_scorer_network
 
 
 class LstmConfig(ModelConfig):

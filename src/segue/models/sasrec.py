@@ -10,13 +10,13 @@ from torch.nn import functional
 
 from segue.data.interactions import Holdout, Interactions
 from segue.models.base import ModelConfig, Scorer
-from segue.models.sequence_batches import (
+from segue.models.sequence_training import (
     build_seeded,
     pad_histories,
     popularity_scores,
     train_next_item_network,
 )
-from segue.models.training import arrays_to_state, state_to_arrays
+from segue.models.trainer import arrays_to_state, state_to_arrays
 
 
 class SasRecConfig(ModelConfig):

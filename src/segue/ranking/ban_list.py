@@ -3,12 +3,17 @@
 File format, one entry per line::
 
     # comments and blank lines are ignored
-    iu - palette              an item key, exactly as in the catalogue
-    artist:Some Artist        every item by this artist (case, spacing and known aliases ignored)
+    iu|palette                an item key, exactly as in the catalogue
+    artist:아이유 (IU)         every item by this artist, written as a song string writes it
 
 Editors change the file while the server runs; the next request sees the new list without a
 restart. A file that becomes unreadable or malformed keeps the last good list (and says so in the
 log) rather than unbanning everything; a deleted file means nothing is banned.
+
+An ``artist:`` name is read the way the song parser reads the artist side of a song string
+(:func:`segue.data.song_aliases.artist_key`): case, spacing, a leading "The", decorations and
+aliases written in brackets are ignored, so ``artist:아이유 (IU)`` bans the songs parsed as
+IU's; with the catalogue's alias table (as serving passes it) ``artist:아이유`` does too.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from segue.data.song_aliases import artist_key
+
 logger = logging.getLogger(__name__)
 
 ARTIST_PREFIX = "artist:"
@@ -29,11 +36,6 @@ ARTIST_PREFIX = "artist:"
 
 class BanListError(ValueError):
     """A ban list line that cannot be understood; the message names the file and line."""
-
-
-def normalise_artist(name: str) -> str:
-    """The default artist identity: case-folded, inner whitespace collapsed."""
-    return " ".join(name.casefold().split())
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,13 @@ class BanList:
         self,
         keys: np.ndarray,
         artist_ids: np.ndarray,
-        identify_artist: Callable[[str], str] = normalise_artist,
+        identify_artist: Callable[[str], str] = artist_key,
     ) -> np.ndarray:
         """A boolean mask over a catalogue: True where the item or its artist is banned.
 
-        ``artist_ids`` holds each item's artist identity; ``identify_artist`` maps a banned name
-        to the same identity (e.g. through the alias table, so "아이유" bans IU's songs).
+        ``artist_ids`` holds each item's artist identity (the artist part of its song key);
+        ``identify_artist`` maps a banned name to the same identity, by default as the parser
+        reads an artist (pass the catalogue's alias table, so "아이유" bans IU's songs).
         """
         mask = np.zeros(len(keys), dtype=bool)
         if self.keys:

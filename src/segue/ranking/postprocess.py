@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList, normalise_artist
+from segue.data.song_aliases import artist_key
+from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
 from segue.ranking.topk import mask_items, top_k
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class RankingCatalogue:
         artist_ids: Sequence[str] | np.ndarray,
         counts: Sequence[float] | np.ndarray,
         occurrence: sp.spmatrix | None = None,
-        identify_artist: Callable[[str], str] = normalise_artist,
+        identify_artist: Callable[[str], str] = artist_key,
     ) -> None:
         self.keys = np.asarray(keys, dtype=object)
         self.artist_ids = np.asarray(artist_ids, dtype=object)
@@ -117,7 +118,7 @@ class RankingCatalogue:
         histories: Iterable[np.ndarray] | None = None,
         *,
         artist_ids: Sequence[str] | None = None,
-        identify_artist: Callable[[str], str] = normalise_artist,
+        identify_artist: Callable[[str], str] = artist_key,
     ) -> RankingCatalogue:
         """From a catalogue frame (item, key, artist, count) and the training histories.
 

@@ -1,52 +1,71 @@
 """What each list route answers, once for both paths a request can take: the FastAPI routes
 (documented, and the ones that render every error) and the fast lane (well-formed requests).
 
-Each function checks the profile's limits (a ``ProblemError`` names the field), queues the
-request for scoring and returns the ``RecommendationResponse`` JSON as bytes.
+Answering a list is two steps. ``accept_*`` checks the request against the profile's limits
+and takes the task's model: a ``ProblemError`` here names the invalid field (422) or says that
+no model is serving (503), and nothing was computed yet. ``serve_list`` then scores the accepted
+request in the task's scoring queue and returns the ``RecommendationResponse`` JSON as bytes;
+an error there is a bug. Every served list passes through ``serve_list``: it is the one place
+to record what was served.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from segue.serving.deps import RequestContext, ServingState, request_context
-from segue.serving.recommender import Recommendation
+from segue.serving.recommender import ListRequest, ListRules, Recommendation, ServingModel
 from segue.serving.schemas import HistoryRequest, NextSongsRequest
+from segue.serving.state import RequestContext, ServingState, request_context
 
 JSON_MEDIA_TYPE = "application/json"
 
 
-async def answer_next_songs(state: ServingState, body: NextSongsRequest) -> bytes:
+class AcceptedList(NamedTuple):
+    """A list request that passed every check: the context it is served in, and how to build
+    its ``ListRequest`` from the context's model and rules (in the scoring worker)."""
+
+    context: RequestContext
+    build: Callable[[ServingModel, ListRules], ListRequest]
+
+
+def accept_next_songs(state: ServingState, body: NextSongsRequest) -> AcceptedList:
     context = request_context(state, "next-song")
     state.check_list_size(body.songs, "songs")
     state.check_list_size(body.exclude, "exclude")
     k = state.list_length(body.k)
-    result = await context.recommend(
-        lambda model, rules: model.next_songs_request(body.songs, k, rules, body.exclude)
+    return AcceptedList(
+        context, lambda model, rules: model.next_songs_request(body.songs, k, rules, body.exclude)
     )
-    return list_json(context, result)
 
 
-async def answer_user(state: ServingState, user_id: str, k: int | None) -> bytes:
+def accept_user(state: ServingState, user_id: str, k: int | None) -> AcceptedList:
     context = request_context(state, "user-items")
     length = state.list_length(k)
-    result = await context.recommend(
-        lambda model, rules: model.user_request(user_id, length, rules)
-    )
-    return list_json(context, result)
+    return AcceptedList(context, lambda model, rules: model.user_request(user_id, length, rules))
 
 
-async def answer_history(state: ServingState, body: HistoryRequest) -> bytes:
+def accept_history(state: ServingState, body: HistoryRequest) -> AcceptedList:
     context = request_context(state, "user-items")
     state.check_list_size(body.history, "history")
     k = state.list_length(body.k)
     keys = body.keys()
-    result = await context.recommend(lambda model, rules: model.history_request(keys, k, rules))
-    return list_json(context, result)
+    return AcceptedList(context, lambda model, rules: model.history_request(keys, k, rules))
 
 
-def list_json(context: RequestContext, result: Recommendation) -> bytes:
+def accept_similar(context: RequestContext, item: int, k: int) -> AcceptedList:
+    return AcceptedList(context, lambda model, rules: model.similar_request(item, k, rules))
+
+
+async def serve_list(accepted: AcceptedList) -> bytes:
+    """Score an accepted request and return its ``RecommendationResponse`` JSON."""
+    context = accepted.context
+    result = await context.recommend(accepted.build)
+    return _list_json(context, result)
+
+
+def _list_json(context: RequestContext, result: Recommendation) -> bytes:
     """The ``RecommendationResponse`` of one served list, built directly: every field is already
     checked, and validating it again would cost more per request than scoring."""
     model = context.model

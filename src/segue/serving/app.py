@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -24,11 +25,12 @@ from segue.monitoring.prometheus import ServingMetrics
 from segue.ranking.ban_list import BanListFile
 from segue.ranking.postprocess import PostProcessConfig
 from segue.serving import ops, routes
-from segue.serving.deps import ServingState
 from segue.serving.fast_lane import FastLane
+from segue.serving.handlers import install_problem_handlers
 from segue.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from segue.serving.model_store import ChampionLoader, ChampionProbe, ModelStore
-from segue.serving.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from segue.serving.problems import PROBLEM_MEDIA_TYPE
+from segue.serving.state import ServingState
 from segue.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ def create_app(
     """The API and web page for ``settings``.
 
     ``loader`` returns a task's champion as ``(version info, ModelPackage)``; by default it is
-    the MLflow registry's (``segue.tracking.registry.load_champion``) with an alias probe, so
+    the MLflow registry's (``segue.tracking.package_cache.load_champion``) with an alias probe, so
     polling costs one registry call. An injected loader without a probe is called every poll
     and its package used only when the version differs.
     """
@@ -104,15 +106,15 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=ops.STATIC_DIR), name="static")
+    # Each added layer wraps the ones before it. From the outside in: the request metrics count
+    # every request once; the fast lane answers well-formed list requests before the framework's
+    # own layers and hands on the rest; the body limit bounds the bodies of the rest.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.serving.max_body_bytes)
+    app.add_middleware(FastLane, state=state)
     if settings.monitoring.enabled:
         app.add_middleware(
             MetricsMiddleware, metrics=metrics, routes=[*ops.router.routes, *routes.router.routes]
         )
-    # Outermost: well-formed list requests are answered before the framework's own layers.
-    app.add_middleware(
-        FastLane, state=state, metrics=metrics if settings.monitoring.enabled else None
-    )
     app.openapi = lambda: _openapi_with_problem_types(app)  # type: ignore[method-assign]
     return app
 
@@ -134,15 +136,19 @@ async def _poll_champions(store: ModelStore, interval: float) -> None:
 def registry_champion_source(settings: Settings) -> tuple[ChampionLoader, ChampionProbe]:
     """Loader and alias probe reading ``models:/<name>@champion`` from the MLflow registry."""
 
-    def load(task: str) -> tuple[Any, Any]:
-        from segue.tracking.registry import load_champion
+    @functools.cache
+    def registry() -> Any:  # one client for the app's lifetime, opened on first use
+        from segue.tracking.registry import open_registry
 
-        return load_champion(settings, task)
+        return open_registry(settings)
+
+    def load(task: str) -> tuple[Any, Any]:
+        from segue.tracking.package_cache import load_champion
+
+        return load_champion(registry(), task)
 
     def probe(task: str) -> str | None:
-        from segue.tracking.registry import champion_version
-
-        return champion_version(settings, task)
+        return registry().champion_version(task)
 
     return load, probe
 

@@ -1,118 +1,139 @@
 """The fast lane: well-formed list requests answered in plain ASGI, past the framework.
 
 Per request, routing, dependency resolution and the middleware stack of FastAPI cost more CPU
-than scoring a list does. The three list routes are the traffic, so a request to one of them
-that parses, validates and gets its list is answered here; anything else (an invalid field, a
-body over the limit, a missing model, a bug) goes on, untouched, to the FastAPI app, which
-renders the problem details. Both paths answer through ``segue.serving.answers``.
+than scoring a list does. The list routes of ``route_table`` are the traffic, so a request to one
+of them that parses and passes its checks is answered here. The fast lane hands on to the
+FastAPI app only what the app must render: an invalid request (the problem names the field) or
+a missing model (503), both found before anything is scored. A request it accepted is never
+handed on: when scoring fails, the fast lane answers the 500 problem itself, so no request is
+computed twice. Both paths answer through ``answers``.
+
+It sits inside the request metrics layer, which counts every request once whichever path
+answers it, and reads bodies with the body limit layer's reader (``middleware``).
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel
 
-from segue.monitoring.prometheus import ServingMetrics
-from segue.serving.answers import JSON_MEDIA_TYPE, answer_history, answer_next_songs, answer_user
-from segue.serving.deps import ServingState
-from segue.serving.middleware import ASGIApp, Receive, Scope, Send, replaying
+from segue.serving.answers import (
+    JSON_MEDIA_TYPE,
+    AcceptedList,
+    accept_history,
+    accept_next_songs,
+    accept_user,
+    serve_list,
+)
+from segue.serving.middleware import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    read_limited_body,
+    replaying,
+    send_problem,
+)
+from segue.serving.problems import ProblemError, report_bug
+from segue.serving.route_table import HISTORY_LIST, NEXT_SONGS, USER_LIST, ListRoute
 from segue.serving.schemas import MAX_USER_ID_LENGTH, HistoryRequest, NextSongsRequest
+from segue.serving.state import ServingState
 
-USERS_PREFIX = "/v1/users/"
-USER_LIST_SUFFIX = "/recommendations"
 JSON_HEADERS = [(b"content-type", JSON_MEDIA_TYPE.encode())]
 
 
-@dataclass(frozen=True)
-class _BodyRoute:
-    template: str
+class _BodyRoute(NamedTuple):
+    route: ListRoute
     schema: type[BaseModel]
-    answer: Callable[[ServingState, Any], Awaitable[bytes]]
+    accept: Callable[[ServingState, Any], AcceptedList]
 
 
-BODY_ROUTES = {
-    "/v1/next-songs": _BodyRoute("/v1/next-songs", NextSongsRequest, answer_next_songs),
-    "/v1/users/recommendations": _BodyRoute(
-        "/v1/users/recommendations", HistoryRequest, answer_history
-    ),
+_BODY_ROUTES = {
+    entry.route.path: entry
+    for entry in (
+        _BodyRoute(NEXT_SONGS, NextSongsRequest, accept_next_songs),
+        _BodyRoute(HISTORY_LIST, HistoryRequest, accept_history),
+    )
 }
-USER_LIST_TEMPLATE = "/v1/users/{user_id}/recommendations"
-
-
-class _HandOn(Exception):
-    """The request is not one the fast lane answers: the FastAPI app takes it."""
+_USER_LIST_START, _, _USER_LIST_END = USER_LIST.path.partition("{user_id}")
+# Every route the fast lane answers; each must be a documented FastAPI route (tested).
+ROUTES = (*(entry.route for entry in _BODY_ROUTES.values()), USER_LIST)
 
 
 class FastLane:
     """ASGI middleware answering well-formed list requests; everything else passes through."""
 
-    def __init__(
-        self, app: ASGIApp, state: ServingState, metrics: ServingMetrics | None = None
-    ) -> None:
+    def __init__(self, app: ASGIApp, state: ServingState) -> None:
         self.app = app
         self.state = state
-        self.metrics = metrics
         self.max_bytes = state.settings.serving.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
         method, path = scope["method"], scope["path"]
-        if method == "POST" and path in BODY_ROUTES:
-            route = BODY_ROUTES[path]
-            body, complete = await self._read_body(receive)
-            try:
-                if not complete:
-                    raise _HandOn
-                content = await route.answer(self.state, _parse(body, route.schema))
-            except Exception:
-                await self.app(scope, replaying(body, receive, more_body=not complete), send)
+        body_route = _BODY_ROUTES.get(path)
+        if body_route is not None and method == body_route.route.method:
+            body = await read_limited_body(scope, receive, send, self.max_bytes)
+            if body is None:  # over the limit: answered 413
                 return
-            await self._send(send, content, route.template, method, started)
+            accepted = self._accept_body(body_route, body)
+            if accepted is None:
+                await self.app(scope, replaying(body, receive), send)
+            else:
+                await self._serve(scope, send, body_route.route, accepted)
             return
-        if method == "GET" and path.startswith(USERS_PREFIX) and path.endswith(USER_LIST_SUFFIX):
-            try:
-                user_id, k = _user_list_inputs(scope)
-                content = await answer_user(self.state, user_id, k)
-            except Exception:
+        if (
+            method == USER_LIST.method
+            and path.startswith(_USER_LIST_START)
+            and path.endswith(_USER_LIST_END)
+        ):
+            accepted = self._accept_user_list(scope)
+            if accepted is None:
                 await self.app(scope, receive, send)
-                return
-            await self._send(send, content, USER_LIST_TEMPLATE, method, started)
+            else:
+                await self._serve(scope, send, USER_LIST, accepted)
             return
         await self.app(scope, receive, send)
 
-    async def _read_body(self, receive: Receive) -> tuple[bytes, bool]:
-        """The body, and whether it is all there (False: over the limit, or the client left)."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return b"".join(chunks), False
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > self.max_bytes:
-                return b"".join(chunks), False
-            if not message.get("more_body", False):
-                return b"".join(chunks), True
+    def _accept_body(self, route: _BodyRoute, body: bytes) -> AcceptedList | None:
+        """The accepted request, or None when the FastAPI app must answer it."""
+        try:
+            request = _parse(body, route.schema)
+        except (ValueError, RecursionError):  # not JSON (or absurdly nested), or not the schema
+            return None
+        try:
+            return route.accept(self.state, request)
+        except ProblemError:  # over a limit of the profile, or no model serves the task
+            return None
 
-    async def _send(
-        self, send: Send, content: bytes, template: str, method: str, started: float
-    ) -> None:
+    def _accept_user_list(self, scope: Scope) -> AcceptedList | None:
+        """The accepted request, or None when the FastAPI app must answer it."""
+        inputs = _user_list_inputs(scope)
+        if inputs is None:
+            return None
+        try:
+            return accept_user(self.state, *inputs)
+        except ProblemError:  # k over the profile's limit, or no model serves the task
+            return None
+
+    @staticmethod
+    async def _serve(scope: Scope, send: Send, route: ListRoute, accepted: AcceptedList) -> None:
+        scope["route"] = route  # the request metrics' label, as FastAPI's router sets it
+        try:
+            content = await serve_list(accepted)
+        except Exception:
+            path = scope["path"]
+            await send_problem(send, report_bug(path), path)
+            return
         headers = [*JSON_HEADERS, (b"content-length", str(len(content)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": content})
-        if self.metrics is not None:
-            self.metrics.observe_request(template, method, 200, time.perf_counter() - started)
 
 
 def _parse(body: bytes, schema: type[BaseModel]) -> Any:
@@ -121,16 +142,17 @@ def _parse(body: bytes, schema: type[BaseModel]) -> Any:
     return schema.model_validate(json.loads(body))
 
 
-def _user_list_inputs(scope: Scope) -> tuple[str, int | None]:
-    """The user id and k of ``GET /v1/users/{user_id}/recommendations?k=``, when plainly valid."""
-    user_id = scope["path"][len(USERS_PREFIX) : -len(USER_LIST_SUFFIX)]
+def _user_list_inputs(scope: Scope) -> tuple[str, int | None] | None:
+    """The user id and k of ``GET /v1/users/{user_id}/recommendations?k=``, when plainly valid;
+    None for anything FastAPI must judge (an odd id, another query parameter, a k not digits)."""
+    user_id = scope["path"][len(_USER_LIST_START) : -len(_USER_LIST_END)]
     if not user_id or "/" in user_id or len(user_id) > MAX_USER_ID_LENGTH:
-        raise _HandOn
+        return None
     query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     if not query:
         return user_id, None
     if len(query) != 1 or query[0][0] != "k" or not query[0][1].isascii():
-        raise _HandOn
+        return None
     if not query[0][1].isdigit():  # FastAPI's message names k for anything else
-        raise _HandOn
+        return None
     return user_id, int(query[0][1])

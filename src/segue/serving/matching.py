@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process, utils
 
-from segue.data.songs import AliasTable, SongParseError, normalize_name, parse_song
+from segue.data.song_aliases import AliasTable
+from segue.data.song_parser import SongParseError, parse_song
+from segue.data.song_text import normalize_name
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
-"""Two plain ASGI middlewares: request metrics, and the request body size limit (413).
+"""The plain-ASGI layers around the app: request metrics and the request body limit (413), and
+what the fast lane shares with them: the body reader, the replay of a body read, problem sending.
 
 Plain ASGI (not ``BaseHTTPMiddleware``) keeps the per-request overhead to a function call.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 
 from segue.monitoring.prometheus import UNMATCHED_ROUTE, ServingMetrics
-from segue.serving.problems import PROBLEM_MEDIA_TYPE, problem_body
+from segue.serving.problems import PROBLEM_MEDIA_TYPE, ProblemError, render_problem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -23,7 +23,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class MetricsMiddleware:
-    """Counts every HTTP request and times it, labelled by route template, method and status."""
+    """Counts every HTTP request and times it, labelled by route template, method and status.
+
+    The outermost layer, so each request is counted once, whichever path answers it. The route
+    is the ``scope["route"]`` the answering path set (FastAPI's router, or the fast lane with
+    its ``ListRoute``): both name their template ``path``.
+    """
 
     def __init__(self, app: ASGIApp, metrics: ServingMetrics, routes: Sequence[BaseRoute]) -> None:
         self.app = app
@@ -74,60 +79,75 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._too_large(scope, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break  # the client went away; the app sees an empty body
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, replaying(b"".join(chunks), receive), send)
-
-    async def _too_large(self, scope: Scope, send: Send) -> None:
-        payload = problem_body(
-            413,
-            "body-too-large",
-            f"the request body is larger than {self.max_bytes} bytes",
-            scope.get("path"),
-        )
-        content = json.dumps(payload).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(content)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+        body = await read_limited_body(scope, receive, send, self.max_bytes)
+        if body is not None:
+            await self.app(scope, replaying(body, receive), send)
 
 
-def replaying(body: bytes, receive: Receive, *, more_body: bool = False) -> Receive:
-    """A ``receive`` that gives the app ``body`` (already read) first, then the rest, if any."""
+async def read_limited_body(
+    scope: Scope, receive: Receive, send: Send, max_bytes: int
+) -> bytes | None:
+    """The request body; or None once a 413 problem is sent because the body is over
+    ``max_bytes``, by its declared length or by counting its chunks.
+
+    The one reader of request bodies, for the body limit layer and the fast lane alike (which
+    sits outside it, so its requests skip a layer). When the client goes away mid-body, it
+    returns the part received: the app then answers a request nobody waits for.
+    """
+    declared = _content_length(scope)
+    too_large = declared is not None and declared > max_bytes
+    chunks: list[bytes] = []
+    size = 0
+    while not too_large:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        too_large = size > max_bytes
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    if too_large:
+        await send_problem(send, _body_too_large(max_bytes), scope.get("path"))
+        return None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _body_too_large(max_bytes: int) -> ProblemError:
+    return ProblemError(
+        413,
+        "body-too-large",
+        f"the request body is larger than {max_bytes} bytes",
+        headers={"connection": "close"},
+    )
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app ``body`` (already read in full) first, then the rest."""
     replayed = False
 
     async def replay() -> Message:
         nonlocal replayed
         if not replayed:
             replayed = True
-            return {"type": "http.request", "body": body, "more_body": more_body}
+            return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
     return replay
+
+
+async def send_problem(send: Send, error: ProblemError, instance: str | None) -> None:
+    """Answer ``error`` as problem details, rendered as FastAPI's handlers render it."""
+    content = render_problem(error, instance)
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(content)).encode()),
+    ]
+    for name, value in (error.headers or {}).items():
+        headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
 def _content_length(scope: Scope) -> int | None:

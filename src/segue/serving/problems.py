@@ -5,21 +5,20 @@
      "errors": [{"field": "songs[2]", "message": "control characters are not allowed"}]}
 
 Served as ``application/problem+json``. Any input gives a 4xx; a 5xx means a bug or a missing
-model (503), never bad input.
+model (503), never bad input. This module has no framework in it: the FastAPI handlers
+(``handlers``) and the plain-ASGI layers (``middleware``, ``fast_lane``) render through
+``render_problem``, so a problem reads the same whichever path answered it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
 
@@ -89,20 +88,39 @@ def problem_body(
     ).model_dump(mode="json")
 
 
-def problem_response(
-    status: int,
-    slug: str,
-    detail: str,
-    instance: str | None = None,
-    errors: Sequence[FieldProblem] = (),
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        problem_body(status, slug, detail, instance, errors),
-        status_code=status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
-    )
+def render_problem(error: ProblemError, instance: str | None) -> bytes:
+    """The response body of ``error`` for the request at ``instance``."""
+    body = problem_body(error.status, error.slug, error.detail, instance, error.errors)
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def report_bug(instance: str | None) -> ProblemError:
+    """Log the exception being handled and return the 500 problem that answers it: the client
+    learns that it is a bug, never the bug's details."""
+    logger.exception("unhandled error on %s", instance)
+    return ProblemError(500, "internal-error", "the server failed to answer; this is a bug")
+
+
+def invalid_request(errors: Sequence[Mapping[str, Any]]) -> ProblemError:
+    """The problem of a request that failed validation, from pydantic's error list: 400 when the
+    body is not JSON at all, else 422 naming every invalid field."""
+    problems = [
+        FieldProblem(field=field_name(item.get("loc", ())), message=_message(item))
+        for item in errors
+    ]
+    if any(item.get("type") == "json_invalid" for item in errors):
+        return ProblemError(
+            400, "invalid-json", "the request body is not valid JSON", errors=problems
+        )
+    detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
+    return ProblemError(422, "invalid-request", detail, errors=problems)
+
+
+def http_problem(status: int, detail: Any, headers: Mapping[str, str] | None) -> ProblemError:
+    """The problem of an HTTP error the framework raised (404 no route, 405 wrong method...)."""
+    slug = "-".join(_title(status).lower().split())
+    text = str(detail) if detail else _title(status)
+    return ProblemError(status, slug, text, headers=dict(headers) if headers else None)
 
 
 def field_name(location: Sequence[str | int]) -> str:
@@ -119,49 +137,7 @@ def field_name(location: Sequence[str | int]) -> str:
     return name or "body"
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Render validation errors, HTTP errors, ``ProblemError`` and bugs as problem details."""
-
-    @app.exception_handler(ProblemError)
-    async def _problem(request: Request, error: ProblemError) -> JSONResponse:
-        return problem_response(
-            error.status, error.slug, error.detail, request.url.path, error.errors, error.headers
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [
-            FieldProblem(field=field_name(item.get("loc", ())), message=_message(item))
-            for item in error.errors()
-        ]
-        if any(item.get("type") == "json_invalid" for item in error.errors()):
-            return problem_response(
-                400,
-                "invalid-json",
-                "the request body is not valid JSON",
-                request.url.path,
-                problems,
-            )
-        detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
-        return problem_response(422, "invalid-request", detail, request.url.path, problems)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        slug = "-".join(_title(error.status_code).lower().split())
-        detail = str(error.detail) if error.detail else _title(error.status_code)
-        return problem_response(
-            error.status_code, slug, detail, request.url.path, headers=error.headers
-        )
-
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, error: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s", request.url.path)
-        return problem_response(
-            500, "internal-error", "the server failed to answer; this is a bug", request.url.path
-        )
-
-
-def _message(item: dict[str, Any]) -> str:
+def _message(item: Mapping[str, Any]) -> str:
     message = str(item.get("msg", "invalid value"))
     return message.removeprefix("Value error, ")
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from segue.data.songs import KEY_SEPARATOR
+from segue.data.dataset import item_texts
 from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
-from segue.ranking.postprocess import PostProcessConfig, RankedItem, RankingCatalogue, rank_lists
+from segue.ranking.postprocess import PostProcessConfig, RankedItem, rank_lists
 from segue.serving.matching import SongMatcher
-from segue.tracking.package import ModelPackage
+from segue.tracking.package import ModelPackage, ranking_catalogue
 
 FALLBACK_UNKNOWN_USER = "unknown user"
 FALLBACK_NO_KNOWN_SONGS = "no known songs"
@@ -30,14 +30,6 @@ FALLBACK_MODEL_CANNOT_SCORE = "model cannot score"
 # Known users' score rows are kept up to this much memory per loaded model: a returning user's
 # list then costs a top-k instead of a model call. Their histories only change with a new version.
 KNOWN_USER_CACHE_BYTES = 64 * 1024 * 1024
-
-
-def artist_identity(key: str, artist: str, identify: Callable[[str], str]) -> str:
-    """Who an item is by, as the catalogue compares artists: a song key's artist part when the
-    key has one (``"iu|밤편지"`` -> ``"iu"``), else the identified display artist ("" for none)."""
-    if KEY_SEPARATOR in key:
-        return key.split(KEY_SEPARATOR, 1)[0]
-    return identify(artist) if artist else ""
 
 
 class ScoreRows:
@@ -126,25 +118,15 @@ class ServingModel:
         self.package = package
         self.loaded_at = time.time()
         items = package.items.sort_values("item", kind="stable")
-        self.keys = items["key"].astype(str).tolist()
-        self.artists = items["artist"].fillna("").astype(str).tolist()
-        self.titles = items["title"].fillna("").astype(str).tolist()
+        texts = item_texts(items)
+        self.keys, self.artists, self.titles = texts.keys, texts.artists, texts.titles
         if package.scorer.n_items != len(self.keys):
             raise ValueError(
                 f"{task}: the scorer knows {package.scorer.n_items} items, the catalogue "
                 f"{len(self.keys)}"
             )
         self.matcher = SongMatcher(items, package.aliases, fuzzy_threshold)
-        identify = self.matcher.identify_artist
-        self.catalogue = RankingCatalogue.from_items(
-            items,
-            package.user_histories.values(),
-            artist_ids=[
-                artist_identity(k, a, identify)
-                for k, a in zip(self.keys, self.artists, strict=True)
-            ],
-            identify_artist=identify,
-        )
+        self.catalogue = ranking_catalogue(package)
         row_bytes = max(len(self.keys), 1) * np.dtype(np.float32).itemsize
         self._known_scores = ScoreRows(KNOWN_USER_CACHE_BYTES // row_bytes)
         # A version that cannot score one history must fail here, before it replaces another.
@@ -152,7 +134,7 @@ class ServingModel:
 
     @property
     def algorithm(self) -> str:
-        return self.package.model_name
+        return self.package.algorithm
 
     def describe(self) -> dict[str, Any]:
         return {

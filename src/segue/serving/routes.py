@@ -2,23 +2,26 @@
 
 Lists are scored by the task's ``ScoringQueue`` (worker threads, a batch at a time), so one slow
 request never stalls the others; the model object is taken once per request, so a hot reload
-cannot change it mid-way. Well-formed list requests are answered by ``fast_lane`` before they
-get here; these routes document the API and answer the rest, through the same ``answers``.
+cannot change it mid-way. The list routes are declared from ``route_table``, which the fast lane
+reads too: well-formed list requests are answered by ``fast_lane`` before they get here, and
+these routes document the API and answer the rest, through the same ``answers``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from segue.serving.answers import (
     JSON_MEDIA_TYPE,
-    answer_history,
-    answer_next_songs,
-    answer_user,
-    list_json,
+    accept_history,
+    accept_next_songs,
+    accept_similar,
+    accept_user,
+    serve_list,
 )
 from segue.serving.deps import (
     AdminKey,
@@ -27,6 +30,13 @@ from segue.serving.deps import (
     TaskContext,
 )
 from segue.serving.problems import ProblemError, problem_responses
+from segue.serving.route_table import (
+    API_PREFIX,
+    HISTORY_LIST,
+    NEXT_SONGS,
+    USER_LIST,
+    ListRoute,
+)
 from segue.serving.schemas import (
     MAX_USER_ID_LENGTH,
     HistoryRequest,
@@ -42,7 +52,7 @@ from segue.serving.schemas import (
     Text,
 )
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix=API_PREFIX)
 
 
 BODY_ERRORS = problem_responses(400, 413, 422, 503)
@@ -53,26 +63,25 @@ def _json(content: bytes) -> Response:
     return Response(content, media_type=JSON_MEDIA_TYPE)
 
 
-@router.post(
-    "/next-songs",
-    response_model=RecommendationResponse,
-    responses=BODY_ERRORS,
-    summary="Next songs for a playlist",
-    tags=["recommendations"],
-)
+def _list_route(route: ListRoute, **documentation: Any) -> Callable[[Any], Any]:
+    """Declare a list route at the method and path of its ``route_table`` record."""
+    return router.api_route(
+        route.router_path,
+        methods=[route.method],
+        response_model=RecommendationResponse,
+        tags=["recommendations"],
+        **documentation,
+    )
+
+
+@_list_route(NEXT_SONGS, responses=BODY_ERRORS, summary="Next songs for a playlist")
 async def next_songs(body: NextSongsRequest, state: StateDep) -> Response:
     """Songs to play next after `songs`. Free text goes through the ingestion parser, then
     exact key lookup, then a fuzzy match; inputs that match nothing are listed in `unmatched`."""
-    return _json(await answer_next_songs(state, body))
+    return _json(await serve_list(accept_next_songs(state, body)))
 
 
-@router.get(
-    "/users/{user_id}/recommendations",
-    response_model=RecommendationResponse,
-    responses=QUERY_ERRORS,
-    summary="Recommendations for a known user",
-    tags=["recommendations"],
-)
+@_list_route(USER_LIST, responses=QUERY_ERRORS, summary="Recommendations for a known user")
 async def user_recommendations(
     user_id: Annotated[
         str, Path(max_length=MAX_USER_ID_LENGTH, description="The user id as in the ratings.")
@@ -82,19 +91,15 @@ async def user_recommendations(
 ) -> Response:
     """Unseen items for a user from the training data; unknown users get the popularity
     fallback, marked `fallback: "unknown user"`."""
-    return _json(await answer_user(state, user_id, k))
+    return _json(await serve_list(accept_user(state, user_id, k)))
 
 
-@router.post(
-    "/users/recommendations",
-    response_model=RecommendationResponse,
-    responses=BODY_ERRORS,
-    summary="Recommendations for a new user's history",
-    tags=["recommendations"],
+@_list_route(
+    HISTORY_LIST, responses=BODY_ERRORS, summary="Recommendations for a new user's history"
 )
 async def history_recommendations(body: HistoryRequest, state: StateDep) -> Response:
     """Unseen items for a user the model never saw, from the item keys in `history`."""
-    return _json(await answer_history(state, body))
+    return _json(await serve_list(accept_history(state, body)))
 
 
 @router.get(
@@ -116,8 +121,7 @@ async def similar_items(
         raise ProblemError(
             404, "unknown-item", f"no item with key {key!r} in the {model.task} catalogue"
         )
-    result = await context.recommend(lambda model, rules: model.similar_request(item, k, rules))
-    return _json(list_json(context, result))
+    return _json(await serve_list(accept_similar(context, item, k)))
 
 
 @router.get(

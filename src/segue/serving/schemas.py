@@ -1,6 +1,6 @@
 """Request and response bodies of the HTTP API, apart from the domain types they carry.
 
-Limits that depend on the profile (``max_k``, ``max_songs``) are checked in ``deps``; the
+Limits that depend on the profile (``max_k``, ``max_songs``) are checked in ``state``; the
 schemas hold the fixed rules: types, non-empty strings, no control characters or lone surrogates.
 """
 

@@ -13,17 +13,27 @@ Directory layout (also the artifact layout inside the logged MLflow model)::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from segue.data.dataset import item_texts
 from segue.data.interactions import Interactions
-from segue.models.base import Scorer, load_model
+from segue.data.song_aliases import AliasTable, artist_key
+from segue.data.song_parser import item_artist_ids
+from segue.models.base import CONFIG_FILE, ModelError, Scorer, load_model
+from segue.ranking.postprocess import RankingCatalogue
 
 PACKAGE_FILE = "package.json"
+MODEL_DIR = "model"
+ITEMS_FILE = "items.parquet"
+USERS_FILE = "users.parquet"
+ALIASES_FILE = "aliases.parquet"
 PACKAGE_FORMAT = 1
 
 
@@ -43,7 +53,8 @@ class ModelPackage:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def model_name(self) -> str:
+    def algorithm(self) -> str:
+        """The model family, e.g. ``ease``."""
         return self.scorer.name
 
     @property
@@ -64,16 +75,16 @@ class ModelPackage:
     def save(self, directory: str | Path) -> Path:
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
-        self.scorer.save(root / "model")
-        self.items.to_parquet(root / "items.parquet", index=False)
+        self.scorer.save(root / MODEL_DIR)
+        self.items.to_parquet(root / ITEMS_FILE, index=False)
         users = _histories_frame(self.user_histories)
-        users.to_parquet(root / "users.parquet", index=False)
+        users.to_parquet(root / USERS_FILE, index=False)
         if self.aliases is not None:
-            self.aliases.to_parquet(root / "aliases.parquet", index=False)
+            self.aliases.to_parquet(root / ALIASES_FILE, index=False)
         meta = {
             "format": PACKAGE_FORMAT,
             "task": self.task,
-            "model": self.model_name,
+            "model": self.algorithm,
             **self.metadata,
         }
         (root / PACKAGE_FILE).write_text(
@@ -84,20 +95,69 @@ class ModelPackage:
     @classmethod
     def load(cls, directory: str | Path) -> ModelPackage:
         root = Path(directory)
-        for required in (PACKAGE_FILE, "items.parquet", "users.parquet", "model"):
+        for required in (PACKAGE_FILE, ITEMS_FILE, USERS_FILE, MODEL_DIR):
             if not (root / required).exists():
                 raise PackageError(f"{root}: model package is missing {required}")
         try:
             meta = json.loads((root / PACKAGE_FILE).read_text(encoding="utf-8"))
-            items = pd.read_parquet(root / "items.parquet")
-            users = pd.read_parquet(root / "users.parquet")
+            items = pd.read_parquet(root / ITEMS_FILE)
+            users = pd.read_parquet(root / USERS_FILE)
         except (OSError, ValueError) as error:
             raise PackageError(f"{root}: model package cannot be read: {error}") from error
-        scorer = load_model(root / "model")
-        aliases_path = root / "aliases.parquet"
+        scorer = load_model(root / MODEL_DIR)
+        aliases_path = root / ALIASES_FILE
         aliases = pd.read_parquet(aliases_path) if aliases_path.exists() else None
         metadata = {k: v for k, v in meta.items() if k not in {"format", "task", "model"}}
         return cls(meta["task"], scorer, items, _histories_from_frame(users), aliases, metadata)
+
+
+def alias_table(aliases: pd.DataFrame | None) -> AliasTable | None:
+    """A package's alias table, None when it has none (movies, or no aliases learned)."""
+    return None if aliases is None or aliases.empty else AliasTable.from_frame(aliases)
+
+
+def artist_identifier(aliases: pd.DataFrame | None) -> Callable[[str], str]:
+    """How a package compares artist names: as the parser keys them, with its alias table."""
+    return partial(artist_key, aliases=alias_table(aliases))
+
+
+def ranking_catalogue(package: ModelPackage) -> RankingCatalogue:
+    """What ``segue.ranking.postprocess`` needs to rank a package's items: the server and the
+    pyfunc model both rank through this one catalogue."""
+    table = alias_table(package.aliases)
+    texts = item_texts(package.items)
+    return RankingCatalogue.from_items(
+        package.items.sort_values("item", kind="stable"),
+        package.user_histories.values(),
+        artist_ids=item_artist_ids(texts.keys, texts.artists, table),
+        identify_artist=partial(artist_key, aliases=table),
+    )
+
+
+def locate_saved_scorer(directory: str | Path) -> tuple[Path, Path | None]:
+    """The ``Scorer.save`` directory in ``directory`` and the package holding it (None when the
+    scorer was saved alone): ``directory`` may be either a package or a saved scorer."""
+    root = Path(directory)
+    if (root / CONFIG_FILE).exists():
+        package = root.parent if (root.parent / ITEMS_FILE).exists() else None
+        return root, package
+    if (root / MODEL_DIR / CONFIG_FILE).exists():
+        return root / MODEL_DIR, root
+    raise ModelError(f"{root}: neither a saved model nor a model package")
+
+
+def read_package_metadata(directory: str | Path) -> dict[str, Any]:
+    """The ``package.json`` of a package directory, ``{}`` when it has none."""
+    path = Path(directory) / PACKAGE_FILE
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_catalogue(directory: str | Path) -> pd.DataFrame | None:
+    """The catalogue (item, key, artist, title, count) of a package directory, None without one."""
+    path = Path(directory) / ITEMS_FILE
+    return pd.read_parquet(path) if path.exists() else None
 
 
 def histories_by_id(interactions: Interactions) -> dict[str, np.ndarray]:

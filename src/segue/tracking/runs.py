@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from segue.models.base import ARRAYS_FILE, CONFIG_FILE
 from segue.settings import Settings
+from segue.tracking.stores import artifact_location, registry_uri, tracking_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -34,16 +36,6 @@ _BATCH_LIMIT = 900  # MLflow accepts at most 1000 metrics per batch
 
 class TrackingError(RuntimeError):
     """The tracking store cannot be opened, or a run lacks what was asked of it."""
-
-
-def prepare_store_uri(uri: str) -> str:
-    """Create the directory of a local sqlite store (e.g. ``.segue/``) the first time it is used."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix):
-        path = uri[len(prefix) :].split("?", 1)[0]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return uri
 
 
 @dataclass(frozen=True)
@@ -130,8 +122,6 @@ class TrackingStore:
         Looks in the run's own artifacts, then in models logged from the run (MLflow 3
         "logged models"), for a directory holding ``model.json`` and ``arrays.npz``.
         """
-        from segue.models.base import ARRAYS_FILE, CONFIG_FILE
-
         self.run_tags(run_id)  # a clear error for an unknown run
         found = _find_artifact_dir(self.client, run_id, {CONFIG_FILE, ARRAYS_FILE})
         if found is not None:
@@ -141,8 +131,6 @@ class TrackingStore:
 
     def _download_from_logged_models(self, run_id: str, destination: Path) -> Path:
         from mlflow.artifacts import download_artifacts
-
-        from segue.models.base import CONFIG_FILE
 
         models = self.client.search_logged_models(
             [self.experiment_id], filter_string=f"source_run_id = '{run_id}'"
@@ -186,22 +174,13 @@ def _param_value(value: Any) -> str:
     return text[:_MAX_PARAM_LENGTH]
 
 
-def artifact_location(settings: Settings) -> str | None:
-    """Where experiments Segue creates keep their artifacts: an absolute file URI under
-    ``tracking.artifact_root``, or None for a tracking server, which decides for itself."""
-    if settings.tracking.tracking_uri.startswith(("http://", "https://", "databricks")):
-        return None
-    return Path(settings.tracking.artifact_root).resolve().as_uri()
-
-
 def open_tracking(settings: Settings) -> TrackingStore:
     """The configured tracking store, with Segue's experiment created on first use."""
     from mlflow import MlflowClient
 
-    uri = prepare_store_uri(settings.tracking.tracking_uri)
-    registry = settings.tracking.registry_uri or uri
+    uri = tracking_uri(settings)
     try:
-        client = MlflowClient(tracking_uri=uri, registry_uri=registry)
+        client = MlflowClient(tracking_uri=uri, registry_uri=registry_uri(settings))
         experiment = client.get_experiment_by_name(settings.tracking.experiment)
         if experiment is not None:
             return TrackingStore(client, experiment.experiment_id, uri)

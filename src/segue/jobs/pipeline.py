@@ -1,0 +1,198 @@
+"""The retraining pipeline: ingest -> train and evaluate -> register -> promote, as one command.
+
+This is what a scheduler runs when new data arrives:
+``segue pipeline run --task T --data PATH``. Every step is timed and reported in one summary;
+the first step that fails stops the job, and since promotion is the last step, a failure
+anywhere leaves the champion where it was. The same data, settings and model give the same
+dataset fingerprint, split and model (every seed comes from the settings).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from segue.data.dataset import Dataset
+from segue.data.ingest import ingest_playlists, ingest_ratings
+from segue.jobs.promote import promote as run_promotion
+from segue.jobs.train import (
+    TrainingResult,
+    check_task_and_algorithm,
+    package_from_training,
+    run_training,
+)
+from segue.settings import Settings
+from segue.tracking.promotion import PromotionResult
+from segue.tracking.registry import Registry, RegistryError, VersionInfo, open_registry
+from segue.tracking.stores import absolute_store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ALGORITHMS: dict[str, str] = {"next-song": "markov", "user-items": "ease"}
+STEPS: tuple[str, ...] = ("ingest", "train+evaluate", "register", "promote")
+_T = TypeVar("_T")
+
+
+@dataclass
+class StepReport:
+    """One step of the job: ok, failed or skipped, how long it took, and what it produced."""
+
+    name: str
+    status: str = "skipped"
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class PipelineSummary:
+    """Everything one pipeline run did; ``ok`` is False when any step failed."""
+
+    task: str
+    data_path: Path
+    algorithm: str
+    steps: list[StepReport] = field(default_factory=list)
+    dataset_dir: Path | None = None
+    run_id: str | None = None
+    version: str | None = None
+    promotion: PromotionResult | None = None
+    champion: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def failed_step(self) -> str | None:
+        return next((step.name for step in self.steps if step.status == "failed"), None)
+
+
+def run_pipeline(
+    settings: Settings,
+    task: str,
+    data_path: str | Path,
+    *,
+    algorithm: str | None = None,
+    protocol: str | None = None,
+    params: dict[str, Any] | None = None,
+    dataset_dir: str | Path | None = None,
+    promote: bool = True,
+    progress: bool = True,
+) -> PipelineSummary:
+    """Run the job on ``data_path`` (raw files, or a dataset ``segue ingest`` already wrote).
+
+    Raw data is ingested into ``dataset_dir`` (default ``<data.root>/pipeline/<task>``). An
+    unknown task or algorithm raises ``TrainingError`` before any step runs; a step that fails is
+    reported in the summary, not raised. One registry (one client) serves every step.
+    """
+    # Every step must reach the same store, whatever the working directory does meanwhile.
+    settings = absolute_store(settings)
+    algorithm = algorithm or DEFAULT_ALGORITHMS.get(task, "")
+    check_task_and_algorithm(task, algorithm)
+    registry = open_registry(settings)
+    source = Path(data_path)
+    target = Path(dataset_dir) if dataset_dir else settings.data.root / "pipeline" / task
+    summary = PipelineSummary(task, source, algorithm, [StepReport(name) for name in STEPS])
+    steps = {step.name: step for step in summary.steps}
+
+    def step(name: str, work: Callable[[], _T], describe: Callable[[_T], str]) -> _T:
+        report = steps[name]
+        started = time.perf_counter()
+        try:
+            value = work()
+        except Exception as error:  # the job reports any failure and stops; nothing is promoted
+            report.status, report.detail = "failed", f"{type(error).__name__}: {error}"
+            report.seconds = time.perf_counter() - started
+            summary.error = f"{name} failed: {error}"
+            log.warning("pipeline %s: %s", name, report.detail)
+            raise _StepFailed from error
+        report.status, report.detail = "ok", describe(value)
+        report.seconds = time.perf_counter() - started
+        return value
+
+    try:
+        dataset = step(
+            "ingest",
+            lambda: _ingest(settings, task, source, target, progress),
+            lambda found: f"{found.directory} (fingerprint {found.fingerprint})",
+        )
+        summary.dataset_dir = dataset.directory
+        result = step(
+            "train+evaluate",
+            lambda: run_training(
+                settings,
+                task,
+                algorithm,
+                dataset.directory,
+                protocol=protocol,
+                params=params,
+                track=True,
+                progress=progress,
+            ),
+            lambda trained: _describe_training(settings, trained),
+        )
+        summary.run_id = result.run_id
+        version = step(
+            "register",
+            lambda: registry.publish(package_from_training(result), run_id=result.run_id),
+            _describe_registration,
+        )
+        summary.version = version.version
+        if promote:
+            summary.promotion = step(
+                "promote",
+                lambda: run_promotion(
+                    settings,
+                    task,
+                    version=version.version,
+                    data_dir=dataset.directory,
+                    registry=registry,
+                ),
+                _describe_promotion,
+            )
+    except _StepFailed:
+        pass
+    summary.champion = _current_champion(registry, task)
+    return summary
+
+
+class _StepFailed(Exception):
+    """Internal: a step failed and was recorded in the summary."""
+
+
+def _ingest(settings: Settings, task: str, source: Path, target: Path, progress: bool) -> Dataset:
+    """The dataset at ``source`` when it already is one, else ingest the raw files into ``target``."""
+    if (source / "dataset.json").exists():
+        return Dataset.load(source)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such file or directory")
+    if task == "next-song":
+        return ingest_playlists([source], target, settings.data, progress=progress).dataset
+    return ingest_ratings(source, target, settings.data, progress=progress).dataset
+
+
+def _describe_training(settings: Settings, result: TrainingResult) -> str:
+    headline = settings.tracking.promotion_metric
+    value = result.test_metrics.get(headline)
+    shown = f"{headline}={value:.4f}" if value is not None else "no headline metric"
+    return f"{result.model.name} on {result.protocol}: test {shown} (run {result.run_id})"
+
+
+def _describe_registration(info: VersionInfo) -> str:
+    return f"{info.name} version {info.version} is challenger"
+
+
+def _describe_promotion(result: PromotionResult) -> str:
+    verdict = "promoted" if result.moved else "kept the champion"
+    return f"{verdict}: {result.reason}"
+
+
+def _current_champion(registry: Registry, task: str) -> str | None:
+    try:
+        return registry.champion_version(task)
+    except RegistryError:  # an unreachable store is already reported by the failed step
+        return None

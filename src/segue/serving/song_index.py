@@ -1,0 +1,309 @@
+"""An index over a song catalogue that finds a few candidates for a free-text song without scanning.
+
+Song keys (``"artist|title"``, see :mod:`segue.data.song_parser`) are the only text the index
+reads: a query arrives as the artist and title parts of the key the parser made of it, so case,
+spacing, decorations, featured artists and aliases are already settled and what is left are
+misspellings, a missing artist or an artist glued to the title.
+
+Candidates come from two routes, each bounded:
+
+* **by artist**: the query's artist exactly, else the few artists whose names share the most
+  character n-grams with it, then those artists' songs (the ones sharing most title n-grams first
+  when an artist has more songs than the route may take);
+* **by title**: the songs whose titles share the most character n-grams with the query's title,
+  read from an inverted index (n-grams so frequent that their lists would be long are skipped
+  while rarer ones remain).
+
+N-grams are trigrams of keys written in Latin letters and bigrams of the others (a hangul or han
+syllable carries as much as three letters), over the key padded with ``^`` and ``$``.
+
+Candidates are then scored with an edit-distance similarity (optimal string alignment: a typo,
+a missing or extra letter or two swapped letters each cost one edit) on the artist and the title
+separately; the score is the lower of the two, so a known title by an unknown artist scores low.
+Unlike partial-overlap scorers, a string that merely contains a catalogue title does not score
+high. At most ``max_candidates`` songs are scored per query.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import OSA
+
+from segue.data.song_parser import KEY_SEPARATOR
+from segue.data.song_text import normalize_name, read_artist_side
+
+# At most this many artists are taken by the artist route when the query's artist is not known.
+NEAR_ARTISTS = 3
+# Share of n-grams an artist must have in common with the query's to count as near
+# (Dice coefficient when the query names an artist; share of the artist's n-grams when the
+# artist may be glued to the title of a query without one).
+NEAR_ARTIST_DICE = 0.4
+GLUED_ARTIST_SHARE = 0.6
+# An n-gram found in more than this share of the entries is skipped when rarer ones remain.
+FREQUENT_GRAM_SHARE = 0.05
+RAREST_GRAMS_KEPT = 3
+# Upper end of the code points, so every key starting with a prefix sorts below prefix + this.
+_AFTER_ANY_PREFIX = "\U0010ffff"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A scored catalogue song: its index and its similarity to the query (0-100)."""
+
+    item: int
+    score: float
+
+
+def key_parts(key: str) -> tuple[str, str]:
+    """(artist, title) parts of a song key; ("", key) for keys without an artist part."""
+    artist, separator, title = key.partition(KEY_SEPARATOR)
+    return (artist, title) if separator else ("", key)
+
+
+def similarity(first: str, second: str) -> float:
+    """Edit-distance similarity of two keys, 0-100 (100: equal)."""
+    return 100.0 * OSA.normalized_similarity(first, second)
+
+
+def score_candidate(
+    query_artist: str, query_title: str, artist: str, title: str, same_artist: bool = False
+) -> float:
+    """How well a query's artist and title parts name one catalogue song, 0-100.
+
+    With an artist in the query both parts must be close (the lower score counts; a misspelt
+    leading "The", which keys drop, is forgiven); without one the title alone counts, or the
+    artist and title together when the query glued them ("coldplayyellow"). ``same_artist``
+    says the query's artist is known to be the song's (by key or alias).
+    """
+    title_score = similarity(query_title, title)
+    if query_artist:
+        if same_artist or query_artist == artist:
+            return title_score
+        artist_score = max(
+            similarity(query_artist, artist), similarity(query_artist, "the" + artist)
+        )
+        return min(artist_score, title_score)
+    return max(title_score, similarity(query_title, artist + title))
+
+
+def written_aliases(display_artist: str) -> list[tuple[str, str]]:
+    """(name, alias) key pairs a display artist writes in brackets across scripts
+    ("하린솔 (HARINSOL)"); same-script brackets ("Jimin (BTS)") are not aliases."""
+    if "(" not in display_artist and "[" not in display_artist:
+        return []
+    return [
+        (name, alias)
+        for name, alias in read_artist_side(display_artist).pairs
+        if name and alias and name.isascii() != alias.isascii()
+    ]
+
+
+def ngrams(key: str) -> frozenset[str]:
+    """The distinct n-grams of a key (trigrams if written in ASCII, else bigrams), padded."""
+    if not key:
+        return frozenset()
+    size = 3 if key.isascii() else 2
+    padded = f"^{key}$"
+    if len(padded) <= size:
+        return frozenset((padded,))
+    return frozenset(padded[i : i + size] for i in range(len(padded) - size + 1))
+
+
+class _GramPostings:
+    """An inverted index: n-gram -> the owners (songs or artists) whose key holds it."""
+
+    def __init__(self, grams_per_owner: Sequence[frozenset[str]]) -> None:
+        self.n_owners = len(grams_per_owner)
+        self.gram_counts = np.fromiter(
+            (len(grams) for grams in grams_per_owner), dtype=np.int32, count=self.n_owners
+        )
+        flat = [gram for grams in grams_per_owner for gram in grams]
+        owners = np.repeat(np.arange(self.n_owners, dtype=np.int32), self.gram_counts)
+        codes, vocabulary = pd.factorize(pd.Series(flat, dtype=object), sort=False)
+        order = np.argsort(codes, kind="stable")
+        self._members = owners[order]
+        self._offsets = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(codes, minlength=len(vocabulary)), out=self._offsets[1:])
+        self._code_of = {gram: code for code, gram in enumerate(vocabulary)}
+        self._max_postings = max(64, int(FREQUENT_GRAM_SHARE * self.n_owners))
+
+    def overlap(self, grams: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Owners sharing at least one of ``grams`` (sorted) and how many each shares."""
+        codes = np.array([self._code_of[g] for g in grams if g in self._code_of], dtype=np.int64)
+        if not len(codes):
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        lengths = self._offsets[codes + 1] - self._offsets[codes]
+        usable = codes[lengths <= self._max_postings]
+        if len(usable) < min(RAREST_GRAMS_KEPT, len(codes)):
+            usable = codes[np.argsort(lengths, kind="stable")[:RAREST_GRAMS_KEPT]]
+        postings = np.concatenate(
+            [self._members[self._offsets[c] : self._offsets[c + 1]] for c in usable.tolist()]
+        )
+        if len(postings) * 8 < self.n_owners:
+            owners, counts = np.unique(postings, return_counts=True)
+            return owners.astype(np.int64), counts.astype(np.int64)
+        counts = np.bincount(postings, minlength=self.n_owners)
+        owners = np.flatnonzero(counts)
+        return owners, counts[owners]
+
+
+def _best(owners: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` owners with the smallest keys, in key order."""
+    if len(owners) > count:
+        chosen = np.argpartition(keys, count - 1)[:count]
+        owners, keys = owners[chosen], keys[chosen]
+    return owners[np.argsort(keys, kind="stable")]
+
+
+class SongIndex:
+    """Candidate lookup and prefix search over a catalogue's song keys; built once per model."""
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        display_artists: Sequence[str],
+        counts: np.ndarray,
+        identify_artist: Callable[[str], str],
+    ) -> None:
+        n_items = len(keys)
+        self.n_items = n_items
+        parts = [key_parts(key) for key in keys]
+        self.artists = [
+            artist if KEY_SEPARATOR in key else (identify_artist(shown) if shown else "")
+            for (artist, _), key, shown in zip(parts, keys, display_artists, strict=True)
+        ]
+        self.titles = [title for _, title in parts]
+        # Rank 0 is the most popular song; ties keep catalogue order.
+        self.popularity_rank = np.empty(n_items, dtype=np.int64)
+        self.popularity_rank[np.argsort(-np.asarray(counts), kind="stable")] = np.arange(n_items)
+
+        artist_codes, artist_names = pd.factorize(pd.Series(self.artists, dtype=object))
+        self.artist_of = artist_codes.astype(np.int64)
+        self._artist_id = {name: code for code, name in enumerate(artist_names)}
+        # Names a display artist writes beside its key name ("해소결 (HAESOGYEOL)") find that
+        # artist too, where the package's alias table did not learn them.
+        for code, shown in zip(self.artist_of.tolist(), display_artists, strict=True):
+            for pair in written_aliases(shown):
+                for name in pair:
+                    self._artist_id.setdefault(name, code)
+        by_artist = np.lexsort((self.popularity_rank, self.artist_of))
+        self._artist_songs = by_artist
+        self._artist_offsets = np.zeros(len(artist_names) + 1, dtype=np.int64)
+        np.cumsum(
+            np.bincount(self.artist_of, minlength=len(artist_names)), out=self._artist_offsets[1:]
+        )
+        self._artist_grams = _GramPostings([ngrams(name) for name in artist_names])
+        self._title_grams = _GramPostings([ngrams(title) for title in self.titles])
+
+        # Prefix search: every item under its artist, its title, both together and its display
+        # artist, each as a key (so "iu pal" finds "iu|palette" and "아이유" finds "아이유 (IU)").
+        entries = [
+            (text, item)
+            for item, (artist, title, shown) in enumerate(
+                zip(self.artists, self.titles, display_artists, strict=True)
+            )
+            for text in {artist, title, artist + title, normalize_name(shown)}
+            if text
+        ]
+        entries.sort()
+        self._prefix_texts = [text for text, _ in entries]
+        self._prefix_items = np.array([item for _, item in entries], dtype=np.int64)
+
+    def artist_songs(self, artist: str) -> np.ndarray:
+        """Songs by this artist key (or a name written beside it), most popular first."""
+        code = self._artist_id.get(artist)
+        if code is None:
+            return np.empty(0, dtype=np.int64)
+        return self._artist_songs[self._artist_offsets[code] : self._artist_offsets[code + 1]]
+
+    def candidates(self, artist: str, title: str, limit: int) -> np.ndarray:
+        """At most ``limit`` catalogue songs worth scoring against a query's key parts.
+
+        The artist route fills up to half of ``limit`` (all of it when the title route finds
+        nothing), the title route the rest; neither reads more than the n-gram lists involved.
+        """
+        if limit <= 0 or not title:
+            return np.empty(0, dtype=np.int64)
+        title_owners, title_shared = self._title_grams.overlap(ngrams(title))
+        by_artist = self._songs_of_near_artists(artist, title)
+        quota = limit if not len(title_owners) else max(1, limit // 2)
+        if len(by_artist) > quota:
+            shared = np.zeros(len(by_artist), dtype=np.int64)
+            found = np.searchsorted(title_owners, by_artist)
+            inside = found < len(title_owners)
+            hit = inside.copy()
+            hit[inside] = title_owners[found[inside]] == by_artist[inside]
+            shared[hit] = title_shared[found[hit]]
+            by_artist = _best(by_artist, self._rank_keys(by_artist, shared), quota)
+        by_title = _best(
+            title_owners, self._rank_keys(title_owners, title_shared), limit + len(by_artist)
+        )
+        chosen = np.concatenate([by_artist, by_title])
+        _, first = np.unique(chosen, return_index=True)
+        return chosen[np.sort(first)][:limit]
+
+    def best_match(self, artist: str, title: str, threshold: float, limit: int) -> Candidate | None:
+        """The candidate scoring highest (ties: the more popular), if it reaches ``threshold``."""
+        best: Candidate | None = None
+        known = self._artist_id.get(artist, -1) if artist else -1
+        for item in self.candidates(artist, title, limit).tolist():
+            same_artist = int(self.artist_of[item]) == known
+            score = score_candidate(
+                artist, title, self.artists[item], self.titles[item], same_artist
+            )
+            if score < threshold:
+                continue
+            if (
+                best is None
+                or score > best.score
+                or (
+                    score == best.score
+                    and self.popularity_rank[item] < self.popularity_rank[best.item]
+                )
+            ):
+                best = Candidate(item, score)
+        return best
+
+    def prefix_matches(self, prefix: str) -> np.ndarray:
+        """Songs whose artist, title, artist and title, or display artist key starts with
+        ``prefix`` (a key, e.g. from :func:`normalize_name`), most popular first."""
+        if not prefix:
+            return np.empty(0, dtype=np.int64)
+        start = bisect.bisect_left(self._prefix_texts, prefix)
+        stop = bisect.bisect_left(self._prefix_texts, prefix + _AFTER_ANY_PREFIX, lo=start)
+        items = np.unique(self._prefix_items[start:stop])
+        return items[np.argsort(self.popularity_rank[items], kind="stable")]
+
+    def _songs_of_near_artists(self, artist: str, title: str) -> np.ndarray:
+        if artist and artist in self._artist_id:
+            return self.artist_songs(artist)
+        probe = artist or title
+        grams = ngrams(probe)
+        owners, shared = self._artist_grams.overlap(grams)
+        if not len(owners):
+            return np.empty(0, dtype=np.int64)
+        sizes = self._artist_grams.gram_counts[owners]
+        if artist:
+            closeness = 2.0 * shared / (len(grams) + sizes)
+            near = closeness >= NEAR_ARTIST_DICE
+        else:
+            closeness = shared / np.maximum(sizes, 1)
+            near = closeness >= GLUED_ARTIST_SHARE
+        owners, closeness = owners[near], closeness[near]
+        chosen = _best(owners, -closeness, NEAR_ARTISTS)
+        return np.concatenate(
+            [
+                self._artist_songs[self._artist_offsets[code] : self._artist_offsets[code + 1]]
+                for code in chosen.tolist()
+            ]
+            or [np.empty(0, dtype=np.int64)]
+        )
+
+    def _rank_keys(self, items: np.ndarray, shared: np.ndarray) -> np.ndarray:
+        """Sort keys: more shared n-grams first, then the more popular song."""
+        return -shared * (self.n_items + 1) + self.popularity_rank[items]

@@ -1,0 +1,1 @@
+"""Tests of segue.monitoring, one module per source module."""

@@ -1,0 +1,1 @@
+"""Tests of segue.serving, one module per source module; shared helpers in ``support``."""

@@ -1,0 +1,173 @@
+"""The scoring queue: lists scored together equal lists scored alone, one bad request or a hot
+reload in the middle of a batch changes nobody else's answer, and a slow request stalls no other."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import httpx
+import numpy as np
+import pytest
+
+from segue.serving.app import create_app
+from segue.serving.batching import ScoringQueue
+from segue.serving.recommender import ListRules, ModelVersion, ServingModel
+
+from .support import PackageLoader, next_song_package, settings_with, user_items_package
+
+VERSION = ModelVersion("dev.segue-user-items", "1")
+
+
+@pytest.fixture(scope="module")
+def model() -> ServingModel:
+    return ServingModel("user-items", VERSION, user_items_package(), 85.0)
+
+
+def spy_on_batches(model: ServingModel) -> list[int]:
+    """The size of every batch ``model`` scores from now on."""
+    sizes: list[int] = []
+    original = model.recommend_many
+
+    def recommend_many(requests):
+        sizes.append(len(requests))
+        return original(requests)
+
+    model.recommend_many = recommend_many  # type: ignore[method-assign]
+    return sizes
+
+
+def in_one_batch(model: ServingModel, jobs) -> list:
+    """Queue every job while the only worker is busy with another, so they form one batch."""
+    queue = ScoringQueue("test", threads=1)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold():
+        entered.set()
+        release.wait(30)
+        return model.user_request("1", 1, ListRules())
+
+    async def run():
+        holder = asyncio.ensure_future(queue.recommend(model, hold))
+        await asyncio.to_thread(entered.wait, 30)
+        tasks = [asyncio.ensure_future(queue.recommend(m, prepare)) for m, prepare in jobs]
+        await asyncio.sleep(0)  # every job is queued before the worker is free
+        release.set()
+        await holder
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    queue.start()
+    try:
+        return asyncio.run(run())
+    finally:
+        queue.stop()
+
+
+def test_a_batch_gives_the_lists_each_request_gets_alone(model: ServingModel) -> None:
+    users = list(model.package.user_histories)[:6]
+    alone = [
+        model.recommend(model.user_request(user, 1 + n, ListRules()))
+        for n, user in enumerate(users)
+    ]
+    histories = [["1", "2"], ["3"], ["999999"]]
+    alone += [model.recommend(model.history_request(keys, 4, ListRules())) for keys in histories]
+    batched_model = ServingModel("user-items", VERSION, model.package, 85.0)
+    sizes = spy_on_batches(batched_model)
+    jobs = [
+        (batched_model, lambda m=batched_model, u=user, k=1 + n: m.user_request(u, k, ListRules()))
+        for n, user in enumerate(users)
+    ] + [
+        (batched_model, lambda m=batched_model, h=keys: m.history_request(h, 4, ListRules()))
+        for keys in histories
+    ]
+    together = in_one_batch(batched_model, jobs)
+    assert sizes == [1, len(jobs)]  # the holding request, then all the others together
+    assert together == alone
+    assert together[-1].unmatched == ["999999"]
+
+
+def test_a_request_that_fails_to_prepare_fails_alone(model: ServingModel) -> None:
+    served = ServingModel("user-items", VERSION, model.package, 85.0)
+
+    def broken():
+        raise ValueError("cannot match this request")
+
+    jobs = [
+        (served, lambda: served.user_request("1", 3, ListRules())),
+        (served, broken),
+        (served, lambda: served.user_request("2", 3, ListRules())),
+    ]
+    first, failed, last = in_one_batch(served, jobs)
+    assert isinstance(failed, ValueError)
+    assert first == served.recommend(served.user_request("1", 3, ListRules()))
+    assert last == served.recommend(served.user_request("2", 3, ListRules()))
+
+
+def test_each_request_is_scored_by_the_model_it_was_queued_with(model: ServingModel) -> None:
+    """A hot reload between two requests of one batch: each keeps its own version."""
+    old = ServingModel("next-song", ModelVersion("n", "1"), next_song_package("item-knn"), 85.0)
+    new = ServingModel("next-song", ModelVersion("n", "2"), next_song_package("markov"), 85.0)
+    playlist = ["iu|palette", "bts|butter"]
+    jobs = [
+        (old, lambda: old.next_songs_request(playlist, 5, ListRules())),
+        (new, lambda: new.next_songs_request(playlist, 5, ListRules())),
+    ]
+    from_old, from_new = in_one_batch(old, jobs)
+    assert from_old == old.recommend(old.next_songs_request(playlist, 5, ListRules()))
+    assert from_new == new.recommend(new.next_songs_request(playlist, 5, ListRules()))
+    assert [e.score for e in from_old.items] != [e.score for e in from_new.items]
+
+
+def test_a_stopped_queue_refuses_work_and_a_started_one_answers(model: ServingModel) -> None:
+    queue = ScoringQueue("test", threads=2)
+    with pytest.raises(RuntimeError, match="not running"):
+        asyncio.run(queue.recommend(model, lambda: model.user_request("1", 3, ListRules())))
+    queue.start()
+    try:
+        result = asyncio.run(
+            queue.recommend(model, lambda: model.history_request(["1"], 3, ListRules()))
+        )
+    finally:
+        queue.stop()
+    assert len(result.items) == 3
+    assert all(not thread.is_alive() for thread in queue._threads)
+    assert np.isfinite([entry.score for entry in result.items]).all()
+
+
+@pytest.mark.slow
+def test_a_slow_request_does_not_stall_the_others(serve, packages) -> None:
+    armed, entered, release = threading.Event(), threading.Event(), threading.Event()
+    gated = next_song_package("most-popular")
+    original = gated.scorer._score
+
+    def slow_score(histories):
+        if armed.is_set() and not entered.is_set():  # only the first request is slow
+            entered.set()
+            release.wait(timeout=60)
+        return original(histories)
+
+    gated.scorer._score = slow_score
+    url = serve(create_app(settings_with(), PackageLoader({**packages, "next-song": gated})))
+    armed.set()
+    slow: list[int] = []
+    waiting = threading.Thread(
+        target=lambda: slow.append(
+            httpx.post(
+                f"{url}/v1/next-songs", json={"songs": ["iu|palette"]}, timeout=60
+            ).status_code
+        )
+    )
+    waiting.start()
+    try:
+        assert entered.wait(timeout=30)
+        # The next-song request is stuck inside its scorer; everything else still answers,
+        # other next-song requests included.
+        assert httpx.get(f"{url}/v1/users/1/recommendations", timeout=10).status_code == 200
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+        other = httpx.post(f"{url}/v1/next-songs", json={"songs": ["BTS - Butter"]}, timeout=10)
+        assert other.status_code == 200
+        assert not slow
+    finally:
+        release.set()
+        waiting.join(timeout=30)
+    assert slow == [200]

@@ -1,0 +1,49 @@
+"""ServingModel on its own: fallbacks, exclusion of history, the known-user score cache."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segue.serving.recommender import ListRules, ModelVersion, ScoreRows, ServingModel
+
+from .support import next_song_package, user_items_package
+
+VERSION = ModelVersion("dev.segue-user-items", "1")
+
+
+def test_known_user_lists_are_cached_and_unchanged_by_the_cache() -> None:
+    model = ServingModel("user-items", VERSION, user_items_package(), 85.0)
+    first = model.recommend(model.user_request("3", 5, ListRules()))
+    assert model._known_scores.get("3") is not None
+    second = model.recommend(model.user_request("3", 5, ListRules()))
+    assert first == second
+    history = model.package.user_histories["3"]
+    assert not {entry.item for entry in first.items} & set(history.tolist())
+
+
+def test_score_rows_evict_the_least_recently_used() -> None:
+    rows = ScoreRows(capacity=2)
+    for key in ("a", "b"):
+        rows.put(key, np.zeros(3, dtype=np.float32))
+    rows.get("a")
+    rows.put("c", np.ones(3, dtype=np.float32))
+    assert rows.get("b") is None and rows.get("a") is not None and rows.get("c") is not None
+    assert not rows.get("c").flags.writeable
+    ScoreRows(capacity=0).put("x", np.zeros(1, dtype=np.float32))  # disabled: no error
+
+
+def test_a_model_that_cannot_score_falls_back_to_popularity() -> None:
+    package = next_song_package("most-popular")
+    model = ServingModel("next-song", VERSION, package, 85.0)
+    package.scorer._score = lambda histories: np.full((len(histories), 13), np.nan)
+    result = model.recommend(model.next_songs_request(["iu|palette"], 3, ListRules()))
+    assert result.fallback == "model cannot score"
+    assert len(result.items) == 3 and 1 not in {entry.item for entry in result.items}
+
+
+def test_version_info_is_read_from_mlflow_like_objects_and_mappings() -> None:
+    class Info:
+        name, version = "m", 3
+
+    assert ModelVersion.from_info(Info()) == ModelVersion("m", "3")
+    assert ModelVersion.from_info({"name": "m", "version": "4"}) == ModelVersion("m", "4")
