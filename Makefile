@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench browser clean
+.PHONY: demo test lint format bench browser prometheus clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ browser:
 	  (apt-get update -qq && apt-get install -y -qq chromium) || \
 	  echo "chromium could not be installed; the browser test will skip")
 
-test: $(STAMP) browser lint
+# Debian's prometheus for `promtool`, which checks and unit-tests the rules in deploy/prometheus/.
+prometheus:
+	@command -v promtool >/dev/null 2>&1 || \
+	  (apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus) >/dev/null 2>&1 || \
+	  echo "prometheus could not be installed; the promtool rule tests will skip")
+
+test: $(STAMP) browser prometheus lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
