@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/serve.py
+	$(BIN)/python benchmarks/scale.py --quick
 
 clean:
 	rm -rf .segue .pytest_cache .ruff_cache

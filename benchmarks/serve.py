@@ -3,14 +3,17 @@ serve` on the same registered model, and in-process scoring (the ceiling of any 
 
 Every request is a new user's history (up to --history items, seeded) asking for k=10 unseen
 movies: ``POST /v1/users/recommendations`` for Segue, ``POST /invocations`` for MLflow; one more
-Segue row asks for every known user's list (``GET /v1/users/{id}/recommendations``). Traffic
+Segue row asks for every known user's list (``GET /v1/users/{id}/recommendations``). The Segue
+rows run with the event log off (``monitoring.event_log_dir=""``), except "Segue, event log on",
+which writes every served list and its items to Parquet parts as a deployment does. Traffic
 stays on 127.0.0.1 and every run is bounded by --seconds. The load generator is a separate
 process: ``wrk`` when installed (apt-get install wrk), else Python threads with httpx.
 
     nice -n 10 .venv/bin/python benchmarks/serve.py [--seconds 10] [--concurrency 1 8 32]
 
 Goals: Segue >= 3x the requests per second of `mlflow models serve` at concurrency 8, >= 70% of
-in-process throughput, p99 < 25 ms at concurrency 8.
+in-process throughput, p99 < 25 ms at concurrency 8; with the event log on, >= 90% of the
+throughput with it off.
 """
 
 from __future__ import annotations
@@ -95,6 +98,9 @@ def main() -> int:
         "--skip-mlflow", action="store_true", help="leave out `mlflow models serve`"
     )
     parser.add_argument(
+        "--skip-event-log", action="store_true", help='leave out "Segue, event log on"'
+    )
+    parser.add_argument(
         "--load",
         nargs=4,
         metavar=("URL", "BODIES", "CONCURRENCY", "SECONDS"),
@@ -158,12 +164,15 @@ def main() -> int:
 
         results = [in_process(settings, bodies, args.seconds)]
         print(results[-1].row(), flush=True)
-        for workers in args.workers:
-            system = "Segue" if workers == 1 else f"Segue, {workers} workers"
+        runs = [("Segue" if w == 1 else f"Segue, {w} workers", w, "''") for w in args.workers]
+        if not args.skip_event_log:
+            runs.insert(1, ("Segue, event log on", 1, f"'{work / 'events'}'"))
+        for system, workers, event_log_dir in runs:
             port = free_port()
             command = [
                 str(BIN / "segue"),
                 *[f"--set={s}" for s in settings_args],
+                f"--set=monitoring.event_log_dir={event_log_dir}",
                 "serve",
                 "--port",
                 str(port),
@@ -176,7 +185,7 @@ def main() -> int:
                     url = f"{base}/v1/users/recommendations"
                     results.append(load(system, url, segue_bodies, concurrency, args.seconds))
                     print(results[-1].row(), flush=True)
-                if workers == 1:
+                if system == "Segue":
                     known = load(f"{system}, known users (GET)", base, user_paths, 8, args.seconds)
                     results.append(known)
                     print(known.row(), flush=True)
@@ -475,6 +484,13 @@ def report(results: list[Measurement], n_items: int, args: argparse.Namespace) -
         )
     if segue8 and segue8.p99_ms is not None:
         print(f"Segue p99 at concurrency 8: {segue8.p99_ms:.1f} ms (goal < 25 ms)")
+    for result in results:
+        off = by.get(("Segue", result.concurrency))
+        if result.system == "Segue, event log on" and off and off.requests_per_second > 0:
+            print(
+                f"Event log on / off at concurrency {result.concurrency}: "
+                f"{result.requests_per_second / off.requests_per_second:.0%} (goal >= 90%)"
+            )
 
 
 if __name__ == "__main__":

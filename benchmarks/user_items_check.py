@@ -7,11 +7,16 @@ test histories), which closed-form models can use since they need no early stopp
 ``--leaky`` reproduces the original leak (held-out targets in training) to show its effect.
 
     nice -n 10 .venv/bin/python benchmarks/user_items_check.py [--models ease,als] [--set ease.l2=300]
+        [--saved-size]
+
+``--saved-size`` also saves each fitted model (arrays + JSON, as packaged) and prints its size,
+e.g. dense against sparse EASE: ``--models ease --set ease.dense_max_items=0``.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,6 +62,7 @@ def main() -> None:
     parser.add_argument("--fit-on-history", action="store_true")
     parser.add_argument("--on", choices=("test", "validation"), default="test")
     parser.add_argument("--leaky", action="store_true", help="the original leak, for comparison")
+    parser.add_argument("--saved-size", action="store_true", help="print each saved model's MB")
     args = parser.parse_args()
 
     split = split_random_holdout(read_ratings(args.data), n=10, seed=args.seed)
@@ -66,18 +72,30 @@ def main() -> None:
     if args.fit_on_history:
         train = Interactions(split.test.histories, train.n_items, split.test.sequence_ids)
     overrides = parse_overrides(args.set)
-    print(f"{'model':<14}{'fit s':>8}{'ndcg@10':>10}{'hit@10':>9}{'recall@10':>11}  params")
+    size_header = f"{'saved MB':>10}" if args.saved_size else ""
+    print(
+        f"{'model':<14}{'fit s':>8}{'ndcg@10':>10}{'hit@10':>9}{'recall@10':>11}"
+        f"{size_header}  params"
+    )
     for name in args.models.split(","):
         model = create_model(name, overrides.get(name), seed=args.seed)
         started = time.perf_counter()
         model.fit(train, split.validation)
         fitted = time.perf_counter() - started
         metrics = full_ranking_metrics(model, getattr(split, args.on), (10,))
+        size = f"{saved_megabytes(model):>10.1f}" if args.saved_size else ""
         print(
             f"{name:<14}{fitted:>8.1f}{metrics['ndcg_at_10']:>10.4f}"
-            f"{metrics['hit_rate_at_10']:>9.4f}{metrics['recall_at_10']:>11.4f}"
+            f"{metrics['hit_rate_at_10']:>9.4f}{metrics['recall_at_10']:>11.4f}{size}"
             f"  {overrides.get(name, {})} epochs={len(model.training_history)}"
         )
+
+
+def saved_megabytes(model) -> float:
+    """Size of the model saved the way a package holds it (arrays + JSON)."""
+    with tempfile.TemporaryDirectory(prefix="segue-size-") as scratch:
+        saved = model.save(Path(scratch) / "model")
+        return sum(path.stat().st_size for path in saved.iterdir()) / 1e6
 
 
 if __name__ == "__main__":

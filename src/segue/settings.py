@@ -59,6 +59,13 @@ class EvaluationSettings(_Section):
     seed: int = 42
     tuned_dir: Path = Path(".segue/tuned")
     tuning_storage: str = ""
+    positions_per_sequence: int = Field(0, ge=0)
+
+
+class TrainingSettings(_Section):
+    default_algorithm_next_song: str = "markov"
+    default_algorithm_user_items: str = "ease"
+    memory_limit_gb: float = Field(0.0, ge=0)
 
 
 class TrackingSettings(_Section):
@@ -82,10 +89,14 @@ class ServingSettings(_Section):
     default_k: int = Field(10, ge=1)
     max_k: int = Field(100, ge=1)
     max_songs: int = Field(500, ge=1)
+    max_feedback_events: int = Field(500, ge=1)
     max_body_bytes: int = Field(65536, ge=1024)
     admin_api_key: str = ""
     reload_interval_seconds: float = Field(30.0, ge=0)
-    fuzzy_threshold: float = Field(85.0, ge=0, le=100)
+    fuzzy_threshold: float = Field(83.0, ge=0, le=100)
+    match_candidates: int = Field(50, ge=1)
+    max_fuzzy_per_request: int = Field(100, ge=0)
+    match_budget_ms: float = Field(25.0, ge=0)
     ban_list_file: Path | None = None
     max_per_artist: int = Field(0, ge=0)
     rerank: Literal["none", "diversity", "unpopular"] = "none"
@@ -93,14 +104,51 @@ class ServingSettings(_Section):
     workers: int = Field(1, ge=1)
     scoring_threads: int = Field(2, ge=1)
     max_batch: int = Field(64, ge=1)
+    precomputed_dir: Path | None = None
 
-    _optional_paths = field_validator("ban_list_file", mode="before")(_empty_is_none)
+    _optional_paths = field_validator("ban_list_file", "precomputed_dir", mode="before")(
+        _empty_is_none
+    )
+
+
+class BatchSettings(_Section):
+    batch_size: int = Field(256, ge=1)
+    ray_actors: int = Field(2, ge=1)
+    ray_actor_cpus: float = Field(1.0, gt=0)
+
+
+class DistributedSettings(_Section):
+    workers: int = Field(2, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    backend: Literal["auto", "gloo", "nccl"] = "auto"
+    collective_timeout_seconds: int = Field(300, ge=1)
+    ray_address: str = ""
 
 
 class MonitoringSettings(_Section):
     enabled: bool = True
-    event_log: Path = Path(".segue/events.jsonl")
+    event_log_dir: Path | None = Path(".segue/events")
+    event_queue_size: int = Field(10000, ge=1)
+    event_flush_events: int = Field(1000, ge=1)
+    event_flush_seconds: float = Field(5.0, gt=0)
+    hash_user_ids: bool = False
+    summary_window_hours: float = Field(24.0, gt=0)
+    summary_cache_seconds: float = Field(5.0, ge=0)
     metric_decline_tolerance: float = Field(0.1, ge=0, le=1)
+    report_window_hours: float = Field(24.0, gt=0)
+    report_dir: Path = Path(".segue/reports")
+    attribution_window_seconds: float = Field(1800.0, gt=0)
+    decline_p_value: float = Field(0.05, gt=0, lt=1)
+    decline_min_impressions: int = Field(100, ge=1)
+    max_short_list_share: float = Field(0.0, ge=0, le=1)
+    drift_p_value: float = Field(0.01, gt=0, lt=1)
+    drift_min_lists: int = Field(30, ge=1)
+    drift_history_length_ks: float = Field(0.2, gt=0, le=1)
+    drift_unknown_item_rate: float = Field(0.1, gt=0, le=1)
+    drift_input_popularity_psi: float = Field(0.2, gt=0)
+    drift_new_users: float = Field(0.2, gt=0, le=1)
+
+    _optional_paths = field_validator("event_log_dir", mode="before")(_empty_is_none)
 
 
 class Settings(BaseSettings):
@@ -114,8 +162,11 @@ class Settings(BaseSettings):
     data: DataSettings = DataSettings()
     models: dict[str, dict[str, Any]] = {}
     evaluation: EvaluationSettings = EvaluationSettings()
+    training: TrainingSettings = TrainingSettings()
     tracking: TrackingSettings = TrackingSettings()
     serving: ServingSettings = ServingSettings()
+    batch: BatchSettings = BatchSettings()
+    distributed: DistributedSettings = DistributedSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
 
     @model_validator(mode="after")
@@ -146,6 +197,16 @@ class Settings(BaseSettings):
         if task not in templates:
             raise SettingsError(f"unknown task {task!r}; expected one of {sorted(templates)}")
         return templates[task].format(env=self.env)
+
+    def default_algorithm(self, task: str) -> str:
+        """The algorithm `segue train` and `segue pipeline run` fit when --model is omitted."""
+        defaults = {
+            "next-song": self.training.default_algorithm_next_song,
+            "user-items": self.training.default_algorithm_user_items,
+        }
+        if task not in defaults:
+            raise SettingsError(f"unknown task {task!r}; expected one of {sorted(defaults)}")
+        return defaults[task]
 
     def model_params(self, model: str) -> dict[str, Any]:
         """Hyperparameters for one model from the ``[models.<name>]`` table (may be empty)."""

@@ -36,14 +36,18 @@ def test_every_line_gets_one_json_object_and_aliases_are_learned_across_lines() 
         {
             "raw": "IU - 밤편지",
             "artist": "IU",
+            "artist_aliases": [],
             "title": "밤편지",
+            "title_translation": "",
             "featuring": [],
             "key": "iu|밤편지",
         },
         {
             "raw": "00:00 아이유 (IU) - 좋은 날 [Official MV]",
-            "artist": "아이유 (IU)",
+            "artist": "아이유",
+            "artist_aliases": ["IU"],
             "title": "좋은 날",
+            "title_translation": "",
             "featuring": [],
             "key": "iu|좋은날",
         },
@@ -52,9 +56,11 @@ def test_every_line_gets_one_json_object_and_aliases_are_learned_across_lines() 
         {
             "raw": "Simon & Garfunkel - The Boxer (feat. Nobody, Somebody)",
             "artist": "Simon & Garfunkel",
+            "artist_aliases": [],
             "title": "The Boxer",
+            "title_translation": "",
             "featuring": ["Nobody", "Somebody"],
-            "key": "simonandgarfunkel|theboxer",
+            "key": "garfunkelandsimon|theboxer",
         },
     ]
 
@@ -103,3 +109,12 @@ def test_the_command_loads_neither_torch_nor_mlflow() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().strip() == "[]"
+
+
+def test_translations_and_aliases_come_in_their_own_fields() -> None:
+    done = run_parse("IU(아이유) - 밤편지 (Through the Night) [Official MV]\n".encode())
+    assert done.returncode == 0, done.stderr.decode()
+    (row,) = json_lines(done.stdout)
+    assert (row["artist"], row["artist_aliases"]) == ("IU", ["아이유"])
+    assert (row["title"], row["title_translation"]) == ("밤편지", "Through the Night")
+    assert row["key"] == "iu|밤편지"

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from lifecycle_support import empty_store, registry, settings  # noqa: F401
 from segue.cli.main import app
 from segue.data.dataset import Dataset
+from segue.tracking.registry import CHALLENGER, Registry
 
 SMALL = ["--set", "evaluation.holdout_per_user=3"]
 
@@ -192,3 +194,67 @@ def test_tune_writes_the_best_config_that_train_layers_below_set(ratings: str) -
     config = json.loads(Path("saved/model.json").read_text(encoding="utf-8"))["config"]
     assert config["neighbours"] == 7  # --set wins over the tuned value
     assert config["shrinkage"] == pytest.approx(tuned_params["shrinkage"])  # tuned wins over base
+
+
+@pytest.mark.usefixtures("settings")  # the test's own registry store
+def test_train_register_then_promote_makes_a_champion(
+    ratings: str,
+    registry: Registry,  # noqa: F811 (a fixture)
+) -> None:
+    code, output = _run("train", "--task", "user-items", "--data", ratings, "--register", *SMALL)
+    assert code == 0, output
+    assert "user-items / ease on random-holdout" in output  # the task's default algorithm
+    assert "registered dev.segue-user-items version 1 as challenger" in output
+    assert "refit on all 300 rows" in output
+    assert "next: segue promote --task user-items" in output
+    info = registry.get_version("dev.segue-user-items", "1")
+    assert info.aliases == (CHALLENGER,) and info.algorithm == "ease"
+    assert info.tags["segue.fit_on"] == "all" and info.tags["segue.fit_rows"] == "300"
+
+    code, output = _run("promote", "--task", "user-items")
+    assert code == 0, output
+    assert "promoted version 1 to champion" in output
+    assert registry.champion_version("user-items") == "1"
+
+    code, output = _run("models", "list", "--task", "user-items")
+    assert code == 0, output
+    assert "all 300 rows" in output and "random-holdout seed 42" in output
+
+
+@pytest.mark.usefixtures("settings")
+def test_train_register_makes_the_same_challenger_as_the_pipeline(
+    ratings: str,
+    registry: Registry,  # noqa: F811 (a fixture)
+) -> None:
+    code, output = _run(
+        "train", "--task", "user-items", "--model", "most-popular", "--data", ratings,
+        "--register", *SMALL,
+    )  # fmt: skip
+    assert code == 0, output
+    code, output = _run(
+        "--set", "evaluation.holdout_per_user=3", "pipeline", "run", "--task", "user-items",
+        "--data", ratings, "--model", "most-popular", "--no-promote",
+    )  # fmt: skip
+    assert code == 0, output
+    trained, piped = (registry.get_version("dev.segue-user-items", v) for v in ("1", "2"))
+    skip = {"mlflow.source.name", "mlflow.source.type", "mlflow.user"}
+    assert {k: v for k, v in trained.tags.items() if k not in skip} == {
+        k: v for k, v in piped.tags.items() if k not in skip
+    }
+    assert piped.aliases == (CHALLENGER,)
+
+
+@pytest.mark.usefixtures("settings")
+def test_promote_without_a_challenger_names_the_command_that_registers_one() -> None:
+    code, output = _run("promote", "--task", "user-items")
+    assert code != 0
+    assert "segue train --register --task user-items" in output
+    assert "segue pipeline run" in output
+
+
+def test_train_refuses_to_register_a_leaky_model(ratings: str) -> None:
+    code, output = _run(
+        "train", "--task", "user-items", "--data", ratings, "--leaky", "--register", *SMALL
+    )
+    assert code == 2
+    assert "drop --leaky" in output

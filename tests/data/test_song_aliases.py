@@ -127,3 +127,27 @@ def test_mapping_is_every_grouped_name_to_its_canonical_name() -> None:
     table.learn("아이유 (IU)")
     table.learn("Coldplay")
     assert dict(table.mapping()) == {"아이유": "iu", "iu": "iu"}
+
+
+# -- rule: artist_key of a list is the set of its canonical names, in any order or separator
+ARTIST_LIST_KEYS = [
+    ("Post Malone, Swae Lee", "postmaloneandswaelee"),
+    ("Swae Lee & Post Malone", "postmaloneandswaelee"),
+    ("Post Malone x Swae Lee feat. Someone", "postmaloneandswaelee"),
+    ("Simon & Garfunkel", "garfunkelandsimon"),
+    ("Simon and Garfunkel", "garfunkelandsimon"),
+    ("잔나비 (JANNABI) & 아이유 (IU)", "iuandjannabi"),
+    ("IU & 아이유", "iuand아이유"),  # no table, no bracket: two names
+]
+
+
+@pytest.mark.parametrize(("written", "key"), ARTIST_LIST_KEYS)
+def test_artist_key_of_a_list_ignores_order_and_separators(written: str, key: str) -> None:
+    assert artist_key(written) == key
+
+
+def test_artist_key_of_a_list_canonicalises_each_name_with_a_table() -> None:
+    table = AliasTable()
+    table.learn("아이유 (IU)")
+    assert artist_key("IU & 아이유", table) == "iu"
+    assert artist_key("아이유, Swae Lee", table) == artist_key("Swae Lee & IU", table)

@@ -10,6 +10,7 @@ from segue.data.splits import (
     every_position_cases,
     last_position_cases,
     leak_holdout_targets,
+    sampled_position_cases,
     split_by_playlist,
     split_leave_last,
     split_random_holdout,
@@ -150,6 +151,70 @@ class TestByPlaylist:
         last = last_position_cases(cases)
         assert [h.tolist() for h in last.histories] == [[4, 2], [1]]
         assert [t.tolist() for t in last.targets] == [[7], [3]]
+
+
+class TestSampledPositions:
+    def test_zero_means_every_position(self) -> None:
+        playlists = _users([6, 9, 2])
+        every = every_position_cases(playlists)
+        sampled = sampled_position_cases(playlists, 0, seed=3)
+        assert [h.tolist() for h in sampled.histories] == [h.tolist() for h in every.histories]
+        assert sampled.sequence_ids == every.sequence_ids
+
+    def test_a_seeded_sample_that_always_holds_the_last_position(self) -> None:
+        playlists = _users([30, 12, 4, 2])
+        cases = sampled_position_cases(playlists, 5, seed=7)
+        by_id: dict[str, list[int]] = {}
+        for history, sequence_id in zip(cases.histories, cases.sequence_ids, strict=True):
+            by_id.setdefault(sequence_id, []).append(len(history))
+        # at most 5 positions each (all 3 of the 4-song playlist, the 1 of the 2-song one)
+        assert {key: len(value) for key, value in by_id.items()} == {
+            "u0": 5,
+            "u1": 5,
+            "u2": 3,
+            "u3": 1,
+        }
+        for index, sequence in enumerate(playlists.sequences):
+            positions = by_id[f"u{index}"]
+            assert positions == sorted(set(positions))  # in order, no repeats
+            assert positions[-1] == len(sequence) - 1  # the last position is always scored
+        for history, targets, sequence_id in zip(
+            cases.histories, cases.targets, cases.sequence_ids, strict=True
+        ):
+            sequence = playlists.sequences[int(sequence_id[1:])]
+            assert targets.tolist() == [sequence[len(history)]]
+        last = last_position_cases(cases)
+        assert [len(h) for h in last.histories] == [29, 11, 3, 1]
+
+    def test_same_seed_same_positions_other_seed_differs(self) -> None:
+        playlists = _users([40] * 5)
+        first = sampled_position_cases(playlists, 4, seed=1)
+        again = sampled_position_cases(playlists, 4, seed=1)
+        other = sampled_position_cases(playlists, 4, seed=2)
+        lengths = [len(h) for h in first.histories]
+        assert lengths == [len(h) for h in again.histories]
+        assert lengths != [len(h) for h in other.histories]
+
+    def test_split_by_playlist_samples_and_says_so(self) -> None:
+        data = _users([20] * 30)
+        plain = split_by_playlist(data, validation_fraction=0.1, test_fraction=0.2, seed=5)
+        sampled = split_by_playlist(
+            data, validation_fraction=0.1, test_fraction=0.2, seed=5, positions_per_sequence=3
+        )
+        assert "positions_per_sequence" not in plain.description  # older splits read the same
+        assert sampled.description["positions_per_sequence"] == 3
+        assert len(sampled.test) == 6 * 3 and len(plain.test) == 6 * 19
+        assert sampled.test.sequence_ids[::3] == plain.test.sequence_ids[::19]
+        assert [s.tolist() for s in sampled.train.sequences] == [
+            s.tolist() for s in plain.train.sequences
+        ]
+        # the refit on validation playlists still sees each of them whole
+        restored = with_validation(sampled)
+        assert restored.n_interactions == with_validation(plain).n_interactions
+
+    def test_refuses_a_negative_count(self) -> None:
+        with pytest.raises(ValueError, match="per_sequence"):
+            sampled_position_cases(_users([5]), -1, seed=0)
 
 
 class TestTemporal:

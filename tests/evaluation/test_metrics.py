@@ -8,13 +8,20 @@ import numpy as np
 import pytest
 
 from segue.evaluation.metrics import (
+    artist_concentration,
     catalogue_coverage,
+    exposure_counts,
     f1_at_k,
+    gini,
     higher_is_better,
     hit_rate_at_k,
+    intra_list_diversity,
+    lorenz_curve,
     metric_key,
     mrr_at_k,
     ndcg_at_k,
+    novelty,
+    personalization,
     precision_at_k,
     recall_at_k,
 )
@@ -95,3 +102,53 @@ def test_names_and_directions() -> None:
     assert higher_is_better("ndcg_at_10")
     assert not higher_is_better("popularity_percentile_at_10")
     assert not higher_is_better("loss")
+
+
+# -- output health of served lists (the monitoring report) -------------------------------------
+
+
+def test_exposure_counts_ignore_empty_slots_and_unknown_items() -> None:
+    counts = exposure_counts([_array([0, 1, 5]), _array([1, -1])], n_items=3, k=3)
+    assert counts.tolist() == [1, 2, 0]
+    assert exposure_counts([], n_items=2, k=3).tolist() == [0, 0]
+
+
+def test_gini_equal_one_takes_all_and_hand_computed() -> None:
+    assert gini(np.array([1, 1, 1, 1])) == pytest.approx(0.0)
+    assert gini(np.array([0, 0, 0, 4])) == pytest.approx(0.75)  # (n - 1) / n
+    # sum |xi - xj| over ordered pairs / (2 n^2 mean) = 4 / (2 * 4 * 2)
+    assert gini(np.array([3, 1])) == pytest.approx(0.25)
+    assert gini(np.array([0, 0])) == 0.0
+    assert gini(np.array([])) == 0.0
+
+
+def test_lorenz_curve_of_two_items() -> None:
+    items, exposure = lorenz_curve(np.array([3, 1]))
+    assert items.tolist() == [0.0, 0.5, 1.0]
+    assert exposure.tolist() == [0.0, 0.25, 1.0]
+
+
+def test_novelty_is_mean_self_information_with_smoothing() -> None:
+    counts = np.array([3, 1, 0, 0])  # p = (c + 1) / (4 + 4): 1/2, 1/4, 1/8, 1/8
+    assert novelty([_array([0, 1]), _array([2])], counts, k=2) == pytest.approx((1 + 2 + 3) / 3)
+    assert novelty([], counts, k=2) == 0.0
+    assert novelty([_array([-1])], counts, k=2) == 0.0
+
+
+def test_personalization_is_one_minus_mean_pairwise_overlap() -> None:
+    lists = [_array([0, 1]), _array([0, 2]), _array([3, 4])]
+    # overlaps 1, 0, 0 over 3 pairs, each / K = 2: mean 1/6
+    assert personalization(lists, k=2) == pytest.approx(5 / 6)
+    assert personalization([_array([0, 1]), _array([1, 0])], k=2) == pytest.approx(0.0)
+    assert personalization([_array([0, 1]), _array([2, 3])], k=2) == pytest.approx(1.0)
+    assert personalization([_array([0, 1])], k=2) == 0.0
+
+
+def test_intra_list_diversity_and_artist_concentration() -> None:
+    assert intra_list_diversity(["a", "a", "b"]) == pytest.approx(2 / 3)  # 2 of 3 pairs differ
+    assert intra_list_diversity(["a", "b", "c"]) == 1.0
+    assert intra_list_diversity(["a", "a"]) == 0.0
+    assert intra_list_diversity(["a"]) == 1.0
+    assert artist_concentration(["a", "a", "b"]) == pytest.approx(2 / 3)
+    assert artist_concentration(["a", "b"]) == 0.5
+    assert artist_concentration([]) == 0.0

@@ -11,7 +11,9 @@ import pytest
 
 from segue.data.dataset import Dataset
 from segue.data.interactions import Interactions
-from segue.data.splits import every_position_cases
+from segue.data.splits import every_position_cases, last_position_cases, split_by_playlist
+from segue.evaluation import evaluator
+from segue.evaluation.evaluator import full_ranking_metrics
 from segue.evaluation.protocols import (
     PROTOCOLS,
     ProtocolError,
@@ -20,6 +22,7 @@ from segue.evaluation.protocols import (
     get_protocol,
 )
 from segue.models.base import create_model
+from segue.sample.synth import generate_playlists
 from segue.settings import load_settings
 
 
@@ -122,3 +125,92 @@ def test_a_dataset_too_small_for_the_protocol_is_refused(
     ratings = make_ratings(tmp_path / "ratings", per_user=4)
     with pytest.raises(ProtocolError, match="no test cases"):
         build_split(ratings, "random-holdout", load_settings().evaluation)  # N = 10 > 4
+
+
+def synthetic_playlists(n_playlists: int = 120, n_songs: int = 300) -> Interactions:
+    """Ordered playlists of the synthetic generator's songs (its truth, no parsing needed)."""
+    _, truth = generate_playlists(n_playlists, n_songs, seed=5, mean_length=25.0, with_truth=True)
+    sequences = [ids[ids >= 0] for ids in truth.song_ids if (ids >= 0).sum() >= 2]
+    return Interactions(sequences, n_songs, [f"p{i}" for i in range(len(sequences))])
+
+
+@pytest.mark.parametrize("name", ["most-popular", "markov", "session-knn"])
+def test_playlist_holdout_gives_the_figures_of_scoring_each_case_set_apart(name: str) -> None:
+    """Sampling off (the default), every metric equals the former two evaluations: every
+    position, then the last positions scored again on their own, in batches of one case."""
+    split = split_by_playlist(
+        synthetic_playlists(), validation_fraction=0.1, test_fraction=0.2, seed=1
+    )
+    model = create_model(name).fit(split.train)
+    counts = split.train.item_counts()
+    metrics = get_protocol("playlist-holdout").evaluate(
+        model, split.test, (5, 10), item_counts=counts, progress=True
+    )
+    every = full_ranking_metrics(model, split.test, (5, 10), item_counts=counts, batch_size=1)
+    last = full_ranking_metrics(
+        model, last_position_cases(split.test), (5, 10), item_counts=counts, batch_size=1
+    )
+    assert metrics == {**every, **{f"last_{key}": value for key, value in last.items()}}
+    assert 0.0 < metrics["hit_rate_at_10"] < 1.0
+
+
+def test_sampled_positions_keep_the_last_position_figures() -> None:
+    playlists = synthetic_playlists()
+    evaluate = get_protocol("playlist-holdout").evaluate
+    figures = {}
+    for per_sequence in (0, 3):
+        split = split_by_playlist(
+            playlists,
+            validation_fraction=0.1,
+            test_fraction=0.2,
+            seed=1,
+            positions_per_sequence=per_sequence,
+        )
+        model = create_model("markov").fit(split.train)
+        figures[per_sequence] = evaluate(model, split.test, (10,))
+        assert (
+            len(split.test) <= (3 if per_sequence else 1000) * split.description["test_sequences"]
+        )
+    last = [key for key in figures[0] if key.startswith("last_")]
+    assert last and all(figures[3][key] == figures[0][key] for key in last)
+    assert figures[3]["ndcg_at_10"] != figures[0]["ndcg_at_10"]  # a sample, not every position
+
+
+def test_the_setting_reaches_the_playlist_split(
+    tmp_path: Path, make_playlists: Callable[..., Dataset]
+) -> None:
+    playlists = make_playlists(tmp_path / "playlists")
+    evaluation = load_settings(overrides=["evaluation.positions_per_sequence=2"]).evaluation
+    split = build_split(playlists, "playlist-holdout", evaluation)
+    assert split.description["positions_per_sequence"] == 2
+    assert len(split.test) == 2 * split.description["test_sequences"]
+    assert (
+        "positions_per_sequence"
+        not in build_split(playlists, "playlist-holdout", load_settings().evaluation).description
+    )
+
+
+def test_progress_shows_cases_done_and_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[dict] = []
+
+    class RecordingBar:
+        def __init__(self, **options: object) -> None:
+            shown.append({"options": options, "updates": []})
+
+        def update(self, count: int) -> None:
+            shown[-1]["updates"].append(count)
+
+        def close(self) -> None:
+            shown[-1]["closed"] = True
+
+    import tqdm.auto
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
+    train = Interactions([np.array([0, 1, 2])], 3)
+    cases = every_position_cases(Interactions([np.array([0, 1, 2])] * 3, 3, ["a", "b", "c"]))
+    evaluator.rank_holdout(
+        create_model("most-popular").fit(train), cases, 2, batch_size=4, progress=True
+    )
+    (bar,) = shown
+    # a total in cases is what lets the bar estimate the time left
+    assert bar["options"]["total"] == 6 and bar["updates"] == [4, 2] and bar["closed"]

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from segue.cli.main import app
-from segue.jobs.pipeline import STEPS, run_pipeline
-from segue.settings import Settings
+from segue.data.dataset import Dataset
+from segue.evaluation.protocols import default_protocol, history_order
+from segue.jobs.pipeline import (
+    STEPS,
+    TAG_EVALUATED_ON,
+    TAG_FIT_ON,
+    TAG_FIT_ROWS,
+    register_training,
+    run_pipeline,
+)
+from segue.jobs.train import chosen_epochs, fit_on_all_data, package_from_training, run_training
+from segue.models.base import create_model
+from segue.models.tuned import resolve_params
+from segue.settings import Settings, load_settings
+from segue.tracking.package import ModelPackage
+from segue.tracking.package_cache import fetch_package_dir
 from segue.tracking.promotion import TAG_DECISION
-from segue.tracking.registry import CHAMPION, Registry
+from segue.tracking.registry import CHAMPION, Registry, RegistryError
 
 NAME = "dev.segue-next-song"
 
@@ -112,3 +128,105 @@ def test_pipeline_command_prints_one_summary_and_exits_non_zero_on_failure(
 def test_an_unknown_task_is_refused_before_any_step(settings: Settings, task: str):
     result = CliRunner().invoke(app, ["pipeline", "run", "--task", task, "--data", "x"])
     assert result.exit_code == 2 and f"unknown task {task!r}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("task", "algorithm"), [("user-items", "most-popular"), ("next-song", "markov")]
+)
+def test_the_registered_model_was_fit_on_every_interaction_of_the_dataset(
+    settings: Settings,
+    registry: Registry,
+    make_ratings: Callable[..., Dataset],
+    make_playlists: Callable[..., Dataset],
+    task: str,
+    algorithm: str,
+):
+    settings = load_settings("dev", ["evaluation.holdout_per_user=3"])  # the fixture's store
+    dataset = (make_ratings if task == "user-items" else make_playlists)(Path("data"))
+    summary = run_pipeline(
+        settings, task, dataset.directory, algorithm=algorithm, promote=False, progress=False
+    )
+    assert summary.ok, summary.error
+    assert "refit on all" in summary.steps[STEPS.index("register")].detail
+    info = registry.get_version(registry.registered_name(task), summary.version)
+    package = ModelPackage.load(fetch_package_dir(registry, info))
+    everything = dataset.sequences(history_order(dataset))
+    rows = len(dataset.interactions)
+
+    # The package and the registry say so: fit on all rows, measured on the split.
+    assert package.metadata["fit_on"] == "all" and package.metadata["fit_rows"] == rows
+    evaluated_on = package.metadata["evaluated_on"]
+    assert evaluated_on["protocol"] == default_protocol(task) and evaluated_on["seed"] == 42
+    assert evaluated_on["fit_rows"] < rows
+    assert info.tags[TAG_FIT_ON] == "all" and info.tags[TAG_FIT_ROWS] == str(rows)
+    assert info.tags[TAG_EVALUATED_ON] == f"{default_protocol(task)} seed 42"
+    # The gate's evidence stays the split's test metrics.
+    evaluated = run_training(
+        settings, task, algorithm, dataset.directory, track=False, progress=False
+    )
+    assert info.metrics == pytest.approx(evaluated.test_metrics)
+
+    # Its scores are those of the same model fit on the whole dataset, not on the split.
+    full = create_model(algorithm, resolve_params(settings, task, algorithm), seed=42)
+    full.fit(everything)
+    histories = everything.sequences[:6]
+    np.testing.assert_allclose(package.scorer.score(histories), full.score(histories))
+    assert not np.allclose(package.scorer.score(histories), evaluated.model.score(histories))
+    if task == "user-items":
+        assert {key: list(value) for key, value in package.user_histories.items()} == {
+            key: list(value)
+            for key, value in zip(everything.sequence_ids, everything.sequences, strict=True)
+        }
+
+
+def test_the_refit_trains_for_the_epoch_count_early_stopping_chose():
+    scorer = create_model("most-popular")
+    scorer.training_history = [
+        {"epoch": 1.0, "loss": 0.9, "val_ndcg_at_10": 0.10},
+        {"epoch": 2.0, "loss": 0.8, "val_ndcg_at_10": 0.30},
+        {"epoch": 3.0, "loss": 0.7, "val_ndcg_at_10": 0.30},  # a tie keeps the earlier weights
+        {"epoch": 4.0, "loss": 0.6, "val_ndcg_at_10": 0.20},
+    ]
+    assert chosen_epochs(scorer) == 2
+    scorer.training_history = [{"epoch": 1.0, "loss": 0.9}, {"epoch": 2.0, "loss": 0.8}]
+    assert chosen_epochs(scorer) == 2  # no validation: every epoch ran
+    scorer.training_history = []
+    assert chosen_epochs(scorer) is None  # closed-form: no epochs
+
+
+def test_a_neural_model_is_refit_without_validation_for_the_chosen_epochs(
+    settings: Settings, make_ratings: Callable[..., Dataset]
+):
+    settings = load_settings("dev", ["evaluation.holdout_per_user=3"])
+    dataset = make_ratings(Path("data"))
+    result = run_training(
+        settings,
+        "user-items",
+        "autoencoder",
+        dataset.directory,
+        params={"epochs": 4, "patience": 1},
+        track=False,
+        progress=False,
+    )
+    serving = fit_on_all_data(result)
+    assert serving.epochs == chosen_epochs(result.model)
+    assert serving.scorer.config.epochs == serving.epochs
+    assert serving.rows == len(dataset.interactions)
+    assert len(serving.scorer.training_history) == serving.epochs
+    assert not any(key.startswith("val_") for key in serving.scorer.training_history[-1])
+    package = package_from_training(result, serving)
+    assert package.metadata["fit_epochs"] == serving.epochs
+    assert package.metadata["config"]["epochs"] == serving.epochs
+
+
+def test_a_leaky_result_is_never_registered(
+    settings: Settings, registry: Registry, make_ratings: Callable[..., Dataset]
+):
+    settings = load_settings("dev", ["evaluation.holdout_per_user=3"])
+    dataset = make_ratings(Path("data"))
+    leaky = run_training(
+        settings, "user-items", "most-popular", dataset.directory, leaky=True, track=False
+    )
+    with pytest.raises(RegistryError, match="never registered"):
+        register_training(registry, leaky)
+    assert registry.list_versions("user-items") == []

@@ -151,6 +151,31 @@ def test_different_evaluations_are_re_evaluated_on_the_current_split(
     assert result.moved and champion_version(registry) == challenger.version
 
 
+def test_a_challenger_evaluated_on_the_data_keeps_its_registered_metrics(
+    settings: Settings, registry: Registry
+):
+    """A registered version was refit on all of its dataset: re-scoring it on that dataset's test
+    split would count items it has seen, so only the champion is re-scored."""
+    dataset = chain_dataset(Path("data"))
+    packages = {
+        model: package_from_training(
+            run_training(settings, "next-song", model, dataset.directory, track=False)
+        )
+        for model in ("most-popular", "markov")
+    }
+    packages["most-popular"].metadata["dataset_fingerprint"] = "older-data"
+    registry.publish(packages["most-popular"])
+    promote(settings, "next-song")
+    packages["markov"].metadata["metrics"]["ndcg_at_10"] = 0.4321
+    registry.publish(packages["markov"])
+
+    result = promote(settings, "next-song", data_dir=dataset.directory, dry_run=True)
+    assert result.challenger_value == pytest.approx(0.4321)
+    assert result.champion_value == pytest.approx(
+        packages["most-popular"].metrics["ndcg_at_10"], rel=1e-6
+    )
+
+
 def test_promote_command_prints_the_comparison(
     settings: Settings, registry: Registry, make_package
 ):

@@ -18,9 +18,11 @@ from segue.data.interactions import Interactions
 from segue.models.base import (
     _MODEL_PATHS,
     MODEL_NAMES,
+    FitTooLargeError,
     ModelError,
     Scorer,
     create_model,
+    format_bytes,
     load_model,
     model_class,
 )
@@ -188,3 +190,44 @@ def test_known_answer(name: str, checkerboard: Interactions, chain_sequences: In
         unseen_even = np.setdiff1d(np.arange(0, checkerboard.n_items, 2), history)
         odd = np.arange(1, checkerboard.n_items, 2)
         assert np.nanmean(scores[unseen_even]) > np.nanmean(scores[odd])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_estimates_its_fit_memory_from_sizes(name: str, data_for) -> None:
+    data = data_for(name)
+    model = _build(name)
+    small = model.estimate_fit_bytes(data)
+    larger = Interactions(data.sequences * 4, data.n_items * 50, [])
+    assert isinstance(small, int) and small > 0
+    assert model.estimate_fit_bytes(larger) > small
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_fit_above_the_cap_is_refused_before_it_starts(
+    name: str, data_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = data_for(name)
+    model = create_model(name, _params(name, FAST_PARAMS), seed=SEED, memory_limit_gb=1e-9)
+    monkeypatch.setattr(model, "_fit", lambda *args: pytest.fail("the fit started"))
+    with pytest.raises(FitTooLargeError) as refused:
+        model.fit(data)
+    message = str(refused.value)
+    assert format_bytes(model.estimate_fit_bytes(data)) in message  # the estimate
+    assert "training.memory_limit_gb" in message  # which limit
+    assert "Instead: " in message  # and what to use instead
+    with pytest.raises(ModelError, match="before fit"):
+        model.score([[0]])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_fit_above_the_memory_available_is_refused(
+    name: str, data_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+
+    class Nearly:
+        available = 1024
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Nearly())
+    with pytest.raises(FitTooLargeError, match="available on this machine"):
+        _build(name).fit(data_for(name))

@@ -21,6 +21,6 @@ def test_parameter_layers_settings_then_tuned_then_explicit(tmp_path: Path) -> N
     path = tuned_config_path(settings, "user-items", "ease")
     path.parent.mkdir(parents=True)
     path.write_text('[models."ease"]\nl2 = 42.0\n', encoding="utf-8")
-    assert resolve_params(settings, "user-items", "ease") == {"l2": 42.0}
-    assert resolve_params(settings, "user-items", "ease", {"l2": 7.0}) == {"l2": 7.0}
+    assert resolve_params(settings, "user-items", "ease") == {**base, "l2": 42.0}
+    assert resolve_params(settings, "user-items", "ease", {"l2": 7.0}) == {**base, "l2": 7.0}
     assert resolve_params(settings, "next-song", "ease") == base  # tuned configs are per task

@@ -12,7 +12,8 @@ import pytest
 import scipy.sparse as sp
 
 from segue.data.interactions import Holdout, Interactions
-from segue.models.base import create_model, model_class
+from segue.models.base import FitTooLargeError, create_model, format_bytes, load_model, model_class
+from segue.models.ease import ease_weights, sparse_ease_weights
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,6 +86,91 @@ def test_ease_few_users_path_equals_the_direct_inverse() -> None:
     np.testing.assert_allclose(
         ease_weights(few_users, 2.0), ease_weights(many_users, 2.0), atol=1e-5
     )
+
+
+@pytest.mark.parametrize("extra_users", [0, 40])  # fewer users than items, then more
+def test_sparse_ease_keeping_every_weight_is_dense_ease(extra_users: int) -> None:
+    rng = np.random.default_rng(4)
+    matrix = sp.csr_matrix((rng.random((12, 30)) < 0.3).astype(np.float32))
+    matrix = sp.vstack([matrix, sp.csr_matrix((extra_users, 30), dtype=np.float32)]).tocsr()
+    dense = ease_weights(matrix, 5.0)
+    np.testing.assert_allclose(
+        sparse_ease_weights(matrix, 5.0, per_item=30).toarray(), dense, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("extra_users", [0, 80])  # both routes of the fit
+def test_sparse_ease_keeps_the_strongest_weights_of_the_whole_matrix(
+    extra_users: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("segue.models.ease._BLOCK_ENTRIES", 200)  # five blocks of 8 columns
+    rng = np.random.default_rng(5)
+    matrix = sp.csr_matrix((rng.random((50, 40)) < 0.25).astype(np.float32))
+    matrix = sp.vstack([matrix, sp.csr_matrix((extra_users, 40), dtype=np.float32)]).tocsr()
+    dense = ease_weights(matrix, 3.0)
+    sparse = sparse_ease_weights(matrix, 3.0, per_item=6)
+    assert sparse.nnz == 40 * 6
+    strongest = np.sort(np.abs(dense).ravel())[::-1][: 40 * 6]
+    np.testing.assert_allclose(np.sort(np.abs(sparse.data))[::-1], strongest, rtol=1e-4)
+    kept = sparse.tocoo()
+    np.testing.assert_allclose(kept.data, dense[kept.row, kept.col], rtol=1e-4)
+
+
+def test_ease_above_dense_max_items_is_sparse_in_memory_and_on_disk(
+    checkerboard: Interactions, tmp_path: Path
+) -> None:
+    sparse = create_model("ease", {"dense_max_items": 10, "weights_per_item": 4}).fit(checkerboard)
+    dense = create_model("ease").fit(checkerboard)
+    assert sp.issparse(sparse.weights) and not sp.issparse(dense.weights)
+    assert sparse.weights.nnz <= 20 * 4
+    saved = sparse.save(tmp_path / "sparse")
+    with np.load(saved / "arrays.npz", allow_pickle=False) as arrays:
+        assert set(arrays.files) == {"weights_data", "weights_indices", "weights_indptr"}
+        assert arrays["weights_data"].dtype == np.float32
+    histories = [[0, 2, 4], [1], []]
+    np.testing.assert_array_equal(load_model(saved).score(histories), sparse.score(histories))
+    # the strongest weights carry the known answer: even history -> even items
+    scores = sparse.score([[0, 2, 4, 6]])[0]
+    assert scores[8::2].mean() > scores[1::2].mean()
+
+
+def test_ease_scores_equal_the_product_with_its_weights(checkerboard: Interactions) -> None:
+    for params in ({}, {"dense_max_items": 0, "weights_per_item": 5}):
+        model = create_model("ease", params).fit(checkerboard)
+        histories = [np.array([0, 2, 2, 4]), np.array([1]), np.arange(20)]
+        expected = Interactions(histories, 20).to_csr() @ model.weights
+        expected = expected.toarray() if sp.issparse(expected) else np.asarray(expected)
+        np.testing.assert_array_equal(model.score(histories), expected)
+
+
+def test_ease_too_large_for_the_machine_is_refused_before_allocating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 300,000 items dense: 360 GB of float32 weights alone.
+    data = interactions([0, 1], [1, 299_999], n_items=300_000)
+    model = create_model("ease", {"dense_max_items": 1_000_000})
+    monkeypatch.setattr(
+        "segue.models.ease.ease_weights", lambda *a: pytest.fail("fit started allocating")
+    )
+    with pytest.raises(FitTooLargeError, match="available on this machine") as refused:
+        model.fit(data)
+    assert refused.value.estimate_bytes >= 4 * 300_000**2
+    assert format_bytes(refused.value.estimate_bytes) in str(refused.value)
+    assert "sparse EASE needs about" in str(refused.value)
+    assert model.n_items == 0
+
+
+def test_ease_over_the_configured_cap_names_the_estimate_and_the_cap() -> None:
+    # 2,000 items: about 16 MB of dense weights, above a 5 MB cap, far below the machine.
+    data = interactions(*([i, (i + 1) % 2000] for i in range(0, 2000, 2)), n_items=2000)
+    capped = create_model("ease", memory_limit_gb=5 / 1024)
+    with pytest.raises(FitTooLargeError, match=r"training\.memory_limit_gb") as refused:
+        capped.fit(data)
+    message = str(refused.value)
+    assert format_bytes(capped.estimate_fit_bytes(data)) in message
+    assert "5.0 MB" in message
+    assert refused.value.limit_bytes == 5 * 1024**2
+    create_model("ease", memory_limit_gb=1.0).fit(data)  # a cap above the estimate lets it fit
 
 
 # -- item-kNN --------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ from segue.ranking.ban_list import parse_ban_list
 from segue.ranking.postprocess import (
     PostProcessConfig,
     RankingCatalogue,
+    RemovedItems,
     cap_per_artist,
     rank_items,
     rank_lists,
+    rank_lists_counted,
 )
 
 # Ten songs by three artists; the model prefers lower indices (score 10 - index).
@@ -166,3 +168,53 @@ def test_a_batch_of_lists_equals_each_list_ranked_alone(config: PostProcessConfi
 def test_a_batch_needs_one_k_and_one_exclusion_list_per_row() -> None:
     with pytest.raises(ValueError, match="one k and one exclusion list per row"):
         rank_lists(np.ones((2, 10), dtype=np.float32), [3], catalogue(), [[], []])
+
+
+def test_removed_items_are_counted_once_by_the_first_rule_that_removed_them() -> None:
+    # Seen 0 and 5; excluded 1, 0 (already seen) and 9; s2 banned. The list is 3, 4, 6 (lowest
+    # score 4): seen 0 (10) and 5 (5), excluded 1 (9) and banned 2 (8) would have competed;
+    # excluded 9 (score 1) would not.
+    [ranked] = rank_lists_counted(
+        SCORES[None, :], [3], catalogue(), [[0, 5]], [[1, 0, 9]], ban_list=parse_ban_list("s2")
+    )
+    assert items(ranked.items) == [3, 4, 6]
+    assert ranked.removed == RemovedItems(seen=2, excluded=1, ban_list=1, artist_cap=0)
+
+
+def test_the_artist_cap_counts_the_items_it_skipped_to_fill_the_list() -> None:
+    config = PostProcessConfig(max_per_artist=1)
+    full, short = rank_lists_counted(
+        np.stack([SCORES, SCORES]), [3, 10], catalogue(), [[], []], [[], []], config=config
+    )
+    assert items(full.items) == [0, 4, 7]  # 1, 2, 3 (A) and 5, 6 (B) skipped on the way
+    assert full.removed == RemovedItems(artist_cap=5)
+    assert items(short.items) == [0, 4, 7]  # a short list: every other item was skipped
+    assert short.removed == RemovedItems(artist_cap=7)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        PostProcessConfig(),
+        PostProcessConfig(max_per_artist=1),
+        PostProcessConfig(max_per_artist=2, rerank="diversity", rerank_weight=0.5),
+    ],
+    ids=["top-k", "artist cap", "diversity"],
+)
+def test_counted_lists_are_the_lists_of_rank_lists(config: PostProcessConfig) -> None:
+    rng = np.random.default_rng(5)
+    scores = rng.random((4, 10)).astype(np.float32)
+    ks, seen, excluded = [3, 1, 6, 0], [[0], [], [9, 8], [2]], [[1], [3], [], []]
+    ban_list = parse_ban_list("s4")
+    counted = rank_lists_counted(
+        scores, ks, catalogue(), seen, excluded, ban_list=ban_list, config=config
+    )
+    plain = rank_lists(
+        scores,
+        ks,
+        catalogue(),
+        [s + e for s, e in zip(seen, excluded)],
+        ban_list=ban_list,
+        config=config,
+    )
+    assert [ranked.items for ranked in counted] == plain

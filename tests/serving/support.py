@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +43,8 @@ SONGS = [
 # Playlists walk these groups in order, so co-occurrence links songs of the same mood.
 PLAYLIST_GROUPS = [[0, 1, 2, 6, 7], [3, 4, 5, 1, 2], [8, 9, 10, 11, 12]]
 SERVER_START_SECONDS = 30.0
+PROCESS_START_SECONDS = 90.0
+PROCESS_STOP_SECONDS = 60.0
 
 
 def next_song_package(model: str = "item-knn") -> ModelPackage:
@@ -134,3 +142,94 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+def publish_champions(settings: Settings) -> dict[str, str]:
+    """Register the tiny packages of both tasks and make them champions; task -> version."""
+    from segue.tracking.registry import CHAMPION, open_registry
+
+    registry = open_registry(settings)
+    versions = {}
+    for package in (next_song_package(), user_items_package()):
+        version = registry.publish(package)
+        registry.set_alias(version.name, CHAMPION, version.version)
+        versions[package.task] = version.version
+    return versions
+
+
+class SegueProcess:
+    """`segue serve` as a person runs it: a process on a free loopback port, stopped by its PID."""
+
+    def __init__(
+        self,
+        settings: list[str],
+        *,
+        workers: int = 1,
+        cwd: Path | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self.environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(environment or {})}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        segue = Path(sys.executable).with_name("segue")
+        self.command = [
+            str(segue),
+            *[f"--set={value}" for value in ["serving.reload_interval_seconds=0", *settings]],
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
+        self.cwd = cwd or Path.cwd()
+        self.log = self.cwd / f"segue-serve-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> SegueProcess:
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=self.cwd,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            env=self.environment,
+        )
+        deadline = time.monotonic() + PROCESS_START_SECONDS
+        while True:
+            assert self.process.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"segue serve was not ready: {self.output()}"
+            time.sleep(0.1)
+
+    def stop(self, signal_number: int = signal.SIGTERM) -> int:
+        """Send ``signal_number`` and wait for the exit; the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal_number)
+            try:
+                self.process.wait(timeout=PROCESS_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"segue serve ignored the signal: {self.output()}") from None
+        return self.process.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def __enter__(self) -> SegueProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

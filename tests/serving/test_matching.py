@@ -2,14 +2,60 @@
 
 from __future__ import annotations
 
-from .support import next_song_package
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
-from segue.serving.matching import SongMatcher
+import numpy as np
+import pandas as pd
+import pytest
+
+from segue.data.song_text import normalize_name
+from segue.sample.matching_cases import labelled_catalogue, read_cases
+from segue.serving import matching, song_index
+from segue.serving.matching import MatchBudget, SongMatcher
+from segue.settings import ServingSettings
+
+from .support import next_song_package, settings_with
+
+REPO = Path(__file__).resolve().parents[2]
 
 
-def matcher(threshold: float = 85.0) -> SongMatcher:
+def matcher(threshold: float = 85.0, budget: MatchBudget | None = None) -> SongMatcher:
     package = next_song_package("most-popular")
-    return SongMatcher(package.items, package.aliases, threshold)
+    return SongMatcher(package.items, package.aliases, threshold, budget=budget)
+
+
+def catalogue(
+    artists: Sequence[str], titles: Sequence[str], counts: Sequence[int] | None = None
+) -> pd.DataFrame:
+    """Items as a package holds them, keyed the way the song parser keys "artist - title"."""
+    return pd.DataFrame(
+        {
+            "item": np.arange(len(titles)),
+            "key": [f"{normalize_name(a)}|{normalize_name(t)}" for a, t in zip(artists, titles)],
+            "artist": list(artists),
+            "title": list(titles),
+            "count": list(counts) if counts is not None else [1] * len(titles),
+        }
+    )
+
+
+def count_scoring(
+    monkeypatch: pytest.MonkeyPatch,
+    function: str = "score_candidate",
+    module: ModuleType = song_index,
+) -> dict[str, int]:
+    """Count the calls of one scoring function from now on."""
+    calls = {"calls": 0}
+    original = getattr(module, function)
+
+    def counted(*args: object) -> float:
+        calls["calls"] += 1
+        return original(*args)
+
+    monkeypatch.setattr(module, function, counted)
+    return calls
 
 
 def test_exact_key_wins() -> None:
@@ -52,3 +98,122 @@ def test_search_puts_popular_prefix_matches_first_then_fuzzy() -> None:
 def test_artist_identity_resolves_aliases() -> None:
     assert matcher().identify_artist("아이유") == "iu"
     assert matcher().identify_artist("Cold Play") == "coldplay"
+
+
+# -- bounded cost and no false matches (issue 11) ----------------------------------------------
+
+
+def test_songs_not_in_the_catalogue_stay_unmatched() -> None:
+    songs = matcher()
+    assert songs.match("Zq417 Summer - Golden City Night") is None
+    assert songs.match("Zzyzx Qqq - Unknown Song Nobody Has") is None
+    assert songs.match("Zq417 Summer - Yellow") is None  # a catalogue title by a stranger
+    assert songs.match("Coldplay - Yellow (Remix)") is None  # a version the catalogue lacks
+    assert songs.match("JANNABI - 주저하는 연인들을 위해 (Live)") is None  # so is a live recording
+    result = songs.match_all(["Zq417 Summer - Golden City Night", "BTS - Butter"])
+    assert result.items == [4] and result.unmatched == ["Zq417 Summer - Golden City Night"]
+
+
+def test_typo_feat_alias_and_decoration_variants_still_match() -> None:
+    songs = matcher()
+    assert songs.match("Coldpaly - Yellow") == 8
+    assert songs.match("Coldplay - Viva La Vdia [Official Video]") == 10
+    assert matcher(threshold=83.0).match("Coldplay - Fix Yuo") == 9  # one edit in six letters
+    assert songs.match("Teh Coldplay - Fix You") == 9
+    assert songs.match("Adele - Hello (feat. Someone) [Official Video]") == 11
+    assert songs.match("BTS ft. Coldplay - Dynamite") == 3
+    assert songs.match("Someone Like You") == 12  # no artist written
+    assert songs.match("coldplay yellow") == 8  # artist glued to the title
+
+
+def test_a_request_of_500_unknown_songs_stops_fuzzy_work_at_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scored = count_scoring(monkeypatch)
+    budget = MatchBudget(max_candidates=5, max_fuzzy=20, milliseconds=60_000.0)
+    songs = matcher(budget=budget)
+    raws = [f"Zq{number} Summer - Golden City Night {number}" for number in range(500)]
+    result = songs.match_all(raws)
+    assert result.items == [] and result.unmatched == raws
+    assert (result.fuzzy_tried, result.fuzzy_skipped) == (20, 480)
+    assert scored["calls"] <= 20 * 5
+
+
+def test_a_spent_time_budget_leaves_keys_and_parsed_keys_working() -> None:
+    songs = matcher(budget=MatchBudget(milliseconds=0.0))
+    result = songs.match_all(["iu|palette", "Coldpaly - Yellow", "BTS - Butter"])
+    assert result.items == [1, 4] and result.unmatched == ["Coldpaly - Yellow"]
+    assert (result.fuzzy_tried, result.fuzzy_skipped) == (0, 1)
+
+
+def test_a_repeated_unknown_song_is_tried_once() -> None:
+    result = matcher().match_all(["Coldpaly - Yellow"] * 5 + ["Nobody - Nothing"] * 5)
+    assert result.items == [8] * 5 and len(result.unmatched) == 5
+    assert result.fuzzy_tried == 2
+
+
+def test_over_long_strings_never_reach_fuzzy_matching() -> None:
+    result = matcher().match_all(["Coldplay - " + "Yellow " * 1500])
+    assert result.items == [] and (result.fuzzy_tried, result.fuzzy_skipped) == (0, 0)
+
+
+def test_the_budget_comes_from_the_serving_settings() -> None:
+    assert MatchBudget.from_settings(ServingSettings()) == MatchBudget()
+    assert ServingSettings().fuzzy_threshold == matching.DEFAULT_FUZZY_THRESHOLD
+    serving = settings_with("serving.match_candidates=7", "serving.max_fuzzy_per_request=3").serving
+    assert MatchBudget.from_settings(serving) == MatchBudget(7, 3, serving.match_budget_ms)
+
+
+def test_the_index_never_scores_more_than_its_candidate_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 400 artists sharing one title and two artists sharing a name with the query's.
+    artists = [f"Band {number:03d}" for number in range(400)] + ["Golden", "Rain Golden"]
+    songs = SongMatcher(catalogue(artists, ["Golden Rain"] * len(artists)), budget=MatchBudget(8))
+    scored = count_scoring(monkeypatch)
+    for query in ["Band 123 - Golden Rian", "Golden Rain", "Gold - Golden Rain", "Zq - Rain"]:
+        before = scored["calls"]
+        songs.match(query)
+        assert scored["calls"] - before <= 8, query
+    assert len(songs.index.candidates("band123", "goldenrain", 8)) == 8
+    assert songs.match("Band 123 - Golden Rian") == 123  # the artist route finds it
+    assert songs.match("Bnad 123 - Golden Rain") == 123  # near artists by n-grams
+
+
+def test_search_lists_popular_prefix_matches_first_without_scanning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    titles = ["Golden Hour", "Golden Rain", "Goldfish", "Silver Rain", "Old Gold"]
+    frame = catalogue(["A", "B", "C", "D", "E"], titles, counts=[5, 50, 20, 99, 70])
+    songs = SongMatcher(frame, budget=MatchBudget(max_candidates=3))
+    scored = count_scoring(monkeypatch, function="similarity", module=matching)
+    assert songs.search("gold", 5)[:3] == [1, 2, 0]  # title prefixes, most played first
+    assert songs.search("b golden", 1) == [1]  # artist and title together
+    assert scored["calls"] <= 3 * 3  # the fuzzy fill-in scores only the index's candidates
+    assert songs.search("Golden Rian", 1) == [1]
+
+
+def test_the_labelled_set_keeps_false_matches_under_one_percent() -> None:
+    labelled = labelled_catalogue(REPO / "tests" / "data" / "test_song_parser.py")
+    cases = read_cases(REPO / "tests" / "fixtures" / "matching" / "labelled.jsonl")
+    songs = SongMatcher(labelled.items, labelled.aliases, ServingSettings().fuzzy_threshold)
+    keys = labelled.items["key"].tolist()
+    catalogue_keys = set(keys)
+    found = {case.text: songs.match(case.text) for case in cases}
+    negatives = [case for case in cases if case.expected is None]
+    positives = [case for case in cases if case.expected is not None]
+    assert all(case.expected in catalogue_keys for case in positives)
+    false = [case.text for case in negatives if found[case.text] is not None]
+    right = [
+        case
+        for case in positives
+        if found[case.text] is not None and keys[found[case.text]] == case.expected
+    ]
+    wrong = [
+        case.text
+        for case in positives
+        if found[case.text] is not None and keys[found[case.text]] != case.expected
+    ]
+    assert len(false) < 0.01 * len(negatives), false
+    assert not wrong
+    assert len(right) >= 0.95 * len(positives)

@@ -3,13 +3,23 @@ rely on, each request counted once whichever path answered it."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from segue.monitoring.events import read_event_log
 from segue.serving.app import create_app
 
-from .support import PackageLoader, settings_with
+from .support import PackageLoader, SegueProcess, settings_with
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
 pytestmark = pytest.mark.slow
 
@@ -82,3 +92,92 @@ def test_metrics_can_be_switched_off(serve, packages) -> None:
     response = httpx.get(f"{url}/metrics")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+LIST_ROUTE = "/v1/next-songs"
+WORKER_REQUESTS = 40
+SCRAPES = 8
+POLL_SECONDS = 60.0
+
+
+def test_two_workers_count_every_request_once_on_every_scrape(registered, tmp_path) -> None:
+    events = tmp_path / ".segue" / "events"
+    events.mkdir(parents=True)
+    (events / "check.json").write_text(
+        json.dumps(
+            {
+                "checked_at": "2026-03-01T10:00:00+00:00",
+                "status": "alert",
+                "checks": [{"check": "banned_items_served", "kind": "guardrail", "alert": True}],
+            }
+        )
+    )
+    shared = tmp_path / "prometheus"  # an operator's multiprocess directory: emptied at start
+    shared.mkdir()
+    (shared / "counter_1.db").write_bytes(b"a stale file of an earlier start")
+    server = SegueProcess(
+        [*registered, "monitoring.event_flush_events=1"],
+        workers=2,
+        environment={"PROMETHEUS_MULTIPROC_DIR": str(shared)},
+    )
+    with server:
+        assert not (shared / "counter_1.db").exists()
+        for _ in range(WORKER_REQUESTS):  # a new connection each: the workers share them
+            answer = httpx.post(f"{server.url}{LIST_ROUTE}", json={"songs": ["IU - Palette"]})
+            assert answer.status_code == 200
+        scrapes = [httpx.get(f"{server.url}/metrics").text for _ in range(SCRAPES)]
+        for text in scrapes:
+            assert_counted(text, WORKER_REQUESTS)
+            loaded = samples(text)[
+                ("segue_models_loaded", frozenset({"task": "next-song"}.items()))
+            ]
+            assert loaded == 1  # in every live worker
+        exported = {name for text in scrapes for name, _ in samples(text)}
+        for series in series_named_by_the_deploy_rules():
+            assert series in exported, f"{series} is named in deploy/prometheus but not exported"
+
+        # Every list is on disk; then one worker dies. Its requests stay counted, its live
+        # gauges go, and its replacement serves.
+        deadline = time.monotonic() + POLL_SECONDS
+        while len(read_event_log(events).lists) < WORKER_REQUESTS:
+            assert time.monotonic() < deadline, "the workers never wrote their events"
+            time.sleep(0.05)
+        workers = sorted({int(path.stem.rsplit("_", 1)[1]) for path in shared.glob("gauge_live*")})
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        while list(shared.glob(f"gauge_live*_{workers[0]}.db")):
+            assert time.monotonic() < deadline + POLL_SECONDS, "the dead worker was never marked"
+            time.sleep(0.1)
+        while len({path.stem for path in shared.glob("gauge_livemin_*")}) < 2:
+            assert time.monotonic() < deadline + POLL_SECONDS, "no worker replaced the dead one"
+            time.sleep(0.1)
+        for _ in range(SCRAPES):
+            assert_counted(httpx.get(f"{server.url}/metrics").text, WORKER_REQUESTS)
+        server.stop()
+    assert "Application shutdown complete" in server.output()
+    assert len(read_event_log(events).lists) == WORKER_REQUESTS
+
+
+def assert_counted(text: str, requests: int) -> None:
+    """One scrape, whichever worker answered it, counts every list request exactly once."""
+    found = samples(text)
+    answered = sum(
+        count
+        for (name, labels), count in found.items()
+        if name == "segue_http_requests_total" and dict(labels)["route"] == LIST_ROUTE
+    )
+    assert answered == requests
+    served = (
+        "segue_lists_served_total",
+        frozenset({"task": "next-song", "route": LIST_ROUTE}.items()),
+    )
+    assert found[served] == requests
+
+
+def series_named_by_the_deploy_rules() -> set[str]:
+    """Every segue_* series the recording and alert rules read."""
+    names = set()
+    for path in DEPLOY.glob("*.yml"):
+        names.update(re.findall(r"\b(segue_[a-z0-9_]+)", path.read_text()))
+    assert names, f"no segue_* series found under {DEPLOY}"
+    return names

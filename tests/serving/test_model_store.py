@@ -25,6 +25,7 @@ def test_poller_swaps_the_model_while_requests_flow(serve, packages) -> None:
     url = serve(create_app(settings_with("serving.reload_interval_seconds=0.05"), loader))
     new_model = {**packages, "next-song": next_song_package("most-popular")}
     answered = threading.Semaphore(0)
+    first_answers = [threading.Event() for _ in range(CLIENTS)]
     seen: list[list[tuple[int, str, str]]] = [[] for _ in range(CLIENTS)]
 
     def client(index: int) -> None:
@@ -37,6 +38,7 @@ def test_poller_swaps_the_model_while_requests_flow(serve, packages) -> None:
                     (response.status_code, model.get("version", ""), model.get("algorithm", ""))
                 )
                 answered.release()
+                first_answers[index].set()
                 settled = settled + 1 if model.get("version") == "2" else 0
                 if settled >= SETTLED_REQUESTS:
                     return
@@ -46,6 +48,8 @@ def test_poller_swaps_the_model_while_requests_flow(serve, packages) -> None:
         thread.start()
     for _ in range(CLIENTS * 10):  # traffic is flowing on the old version
         assert answered.acquire(timeout=30)
+    for first in first_answers:  # from every client, however slowly a busy machine started it
+        assert first.wait(timeout=30)
     loader.release("2", new_model)
     for thread in threads:
         thread.join(timeout=120)

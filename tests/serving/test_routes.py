@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
+import pandas as pd
 import pytest
 
+from segue.monitoring.events import read_event_log
 from segue.serving.app import create_app
 
-from .support import PackageLoader, settings_with
+from .support import LiveServer, PackageLoader, settings_with
 
 pytestmark = pytest.mark.slow
 
@@ -173,3 +177,110 @@ def test_openapi_documents_every_error_as_problem_details(url: str) -> None:
                     assert "application/json" not in response.get("content", {}), (path, method)
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     assert httpx.get(f"{url}/docs").status_code == 200
+
+
+def click(**changes) -> dict:
+    return {"recommendation_id": "r1", "item": "iu|palette", "type": "click", **changes}
+
+
+def test_feedback_is_accepted_counted_and_written(serve, packages) -> None:
+    server = LiveServer(create_app(settings_with(), PackageLoader(packages)))
+    url = server.start()
+    events = [
+        click(type="impression", position=1),
+        click(position=1, timestamp="2026-03-01T10:00:00+09:00"),
+        click(type="play", item=100, timestamp=1772330400),
+        click(recommendation_id="never-served", type="skip"),
+    ]
+    answer = httpx.post(f"{url}/v1/feedback", json={"events": events})
+    assert (answer.status_code, answer.json()) == (202, {"accepted": 4})
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'segue_feedback_events_total{type="click"} 1.0' in metrics
+    assert 'segue_feedback_events_total{type="accept"} 0.0' in metrics
+    server.stop()  # the lifespan's end writes what is queued
+
+    feedback = read_event_log(".segue/events").feedback
+    assert list(feedback["type"]) == ["impression", "click", "play", "skip"]
+    assert list(feedback["item"]) == ["iu|palette", "iu|palette", "100", "iu|palette"]
+    assert list(feedback["timestamp"].iloc[1:3]) == [
+        pd.Timestamp("2026-03-01T01:00:00", tz="UTC"),
+        pd.Timestamp(1772330400, unit="s", tz="UTC"),
+    ]
+    assert pd.isna(feedback["position"].iloc[3])
+
+
+@pytest.mark.parametrize(
+    ("events", "field"),
+    [
+        ([click(type="like")], "events[0].type"),
+        ([click(), click(position=0)], "events[1].position"),
+        ([click(recommendation_id="")], "events[0].recommendation_id"),
+        ([click(item="a\x00b")], "events[0].item"),
+        ([click(timestamp="yesterday")], "events[0].timestamp"),
+        ([click(timestamp="1970-01-01T00:00:00Z")], "events[0].timestamp"),
+        ([click(extra=1)], "events[0].extra"),
+        ([], "events"),
+        ([click()] * 6, "events"),
+    ],
+    ids=[
+        "type",
+        "position",
+        "empty id",
+        "control character",
+        "not a time",
+        "time before 2000",
+        "unknown field",
+        "no events",
+        "too many",
+    ],
+)
+def test_invalid_feedback_is_a_problem_naming_the_field(
+    serve, packages, events: list, field: str
+) -> None:
+    url = serve(create_app(settings_with("serving.max_feedback_events=5"), PackageLoader(packages)))
+    answer = httpx.post(f"{url}/v1/feedback", json={"events": events})
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert field in [error["field"] for error in answer.json()["errors"]]
+    assert 'segue_feedback_events_total{type="click"} 0.0' in httpx.get(f"{url}/metrics").text
+
+
+def test_monitoring_summary_covers_the_lists_just_served(serve, packages) -> None:
+    settings = settings_with(
+        "monitoring.event_flush_events=1", "monitoring.summary_cache_seconds=0"
+    )
+    url = serve(create_app(settings, PackageLoader(packages)))
+    served = [
+        httpx.post(f"{url}/v1/next-songs", json={"songs": songs, "k": 3}).json()
+        for songs in (["IU - Palette"], ["Coldplay - Yellow"], ["Nobody - Nothing"])
+    ]
+    first = served[0]
+    impressions = [
+        {"recommendation_id": first["recommendation_id"], "item": item["key"],
+         "type": "impression", "position": position}
+        for position, item in enumerate(first["items"], start=1)
+    ]  # fmt: skip
+    clicked = {**impressions[0], "type": "click"}
+    httpx.post(f"{url}/v1/feedback", json={"events": [*impressions, clicked]})
+    deadline = time.monotonic() + 30
+    while True:
+        answer = httpx.get(f"{url}/v1/monitoring/summary")
+        assert answer.status_code == 200
+        summary = answer.json()
+        figures = summary["tasks"].get("next-song", {})
+        if figures.get("lists_served") == 3 and figures.get("clicks") == 1:
+            break
+        assert time.monotonic() < deadline, f"the summary never showed the lists: {summary}"
+        time.sleep(0.05)
+    assert figures["fallback_rate"] == pytest.approx(1 / 3)
+    assert figures["impressions"] == 3
+    assert figures["click_through_rate"] == pytest.approx(1 / 3)
+    assert summary["alerts"] == []
+
+
+def test_monitoring_summary_is_404_when_the_event_log_is_off(serve, packages) -> None:
+    url = serve(create_app(settings_with("monitoring.event_log_dir=''"), PackageLoader(packages)))
+    answer = httpx.get(f"{url}/v1/monitoring/summary")
+    assert answer.status_code == 404
+    assert "event log is off" in answer.json()["detail"]
+    assert httpx.post(f"{url}/v1/feedback", json={"events": [click()]}).status_code == 202

@@ -151,7 +151,11 @@ def run(
     ],
     algorithm: Annotated[
         str | None,
-        typer.Option("--model", help="Algorithm to train (default: markov / ease by task)."),
+        typer.Option(
+            "--model",
+            help="Algorithm to train (default: training.default_algorithm_<task>: "
+            "markov for next-song, ease for user-items).",
+        ),
     ] = None,
     protocol: Annotated[
         str | None, typer.Option("--protocol", help="Split protocol (default: the task's).")
@@ -226,12 +230,18 @@ def _verdict(result: PromotionResult) -> str:
 def _versions_table(registered_name: str, versions: list[VersionInfo], settings: Settings) -> Any:
     from rich.table import Table
 
+    from segue.jobs.pipeline import TAG_EVALUATED_ON, describe_fit
     from segue.tracking.promotion import gate_status
 
     k = settings.evaluation.k
     metric_keys = [f"{metric}_at_{k}" for metric in KEY_METRICS]
-    table = Table(title=f"{registered_name}: registered versions")
-    for column in ("version", "aliases", "algorithm", "registered (UTC)", "dataset", "protocol"):
+    table = Table(
+        title=f"{registered_name}: registered versions",
+        caption="fit on: the rows the registered model was fit on; "
+        "metrics: its evaluation on the split named in evaluated on",
+    )
+    columns = ("version", "aliases", "algorithm", "registered (UTC)", "dataset", "fit on")
+    for column in (*columns, "evaluated on"):
         table.add_column(column)
     for key in metric_keys:
         table.add_column(key, justify="right")
@@ -245,7 +255,8 @@ def _versions_table(registered_name: str, versions: list[VersionInfo], settings:
             info.algorithm,
             created,
             info.dataset_fingerprint[:12],
-            info.protocol,
+            describe_fit(info) or "?",
+            info.tags.get(TAG_EVALUATED_ON) or info.protocol,
             *[_number(metrics.get(key)) for key in metric_keys],
             gate_status(info.tags),
         )

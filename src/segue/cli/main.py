@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from segue import __version__
-from segue.cli import config, data, demo, ingest, lifecycle, serve, songs, train
+from segue.cli import batch, config, data, demo, ingest, lifecycle, monitor, serve, songs, train
 from segue.cli.context import CliContext
 
 app = typer.Typer(
@@ -21,7 +21,7 @@ app = typer.Typer(
 
 # Each module exposes register(app) and imports its heavy work inside its commands; the order
 # here is the order of `segue --help`.
-_COMMAND_MODULES = (config, songs, data, ingest, train, lifecycle, serve, demo)
+_COMMAND_MODULES = (config, songs, data, ingest, train, lifecycle, batch, serve, monitor, demo)
 
 
 def _version(value: bool) -> None:

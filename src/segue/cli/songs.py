@@ -30,9 +30,12 @@ def parse(
         ),
     ] = None,
 ) -> None:
-    """Read one song string per line; write {"raw", "artist", "title", "featuring", "key"} per line.
+    """Read one song string per line; write {"raw", "artist", "artist_aliases", "title",
+    "title_translation", "featuring", "key"} per line.
 
-    A line that cannot be parsed gives {"raw", "error"} instead, so output lines match input lines.
+    ``artist`` is written without its bracketed aliases (``artist_aliases``), ``title`` without a
+    bracketed translation (``title_translation``, "" when none). A line that cannot be parsed
+    gives {"raw", "error"} instead, so output lines match input lines.
     """
     from segue.data.song_parser import ParsedSong, parse_songs
 
@@ -57,7 +60,9 @@ def parse(
             row = {
                 "raw": raw,
                 "artist": result.artist,
+                "artist_aliases": list(result.artist_aliases),
                 "title": result.title,
+                "title_translation": result.title_translation,
                 "featuring": list(result.featuring),
                 "key": result.key,
             }

@@ -57,15 +57,25 @@ def _reported_errors() -> Iterator[None]:
     """Bad input (unknown names, unreadable data) exits 2; a failed step exits 1."""
     from segue.data.dataset import DatasetError
     from segue.evaluation.protocols import ProtocolError
+    from segue.jobs.engines import EngineError
     from segue.jobs.train import TrainingError
     from segue.jobs.tune import TuningError
     from segue.models.base import ModelError
+    from segue.models.distributed import DistributedTrainingError
     from segue.tracking.runs import TrackingError
 
-    bad_input = (DatasetError, SettingsError, ModelError, ProtocolError, TrainingError, TuningError)
+    bad_input = (
+        DatasetError,
+        SettingsError,
+        ModelError,
+        ProtocolError,
+        TrainingError,
+        TuningError,
+        EngineError,
+    )
     try:
         yield
-    except TrackingError as error:
+    except (TrackingError, DistributedTrainingError) as error:
         fail(str(error), code=EXIT_FAILED)
     except bad_input as error:
         fail(str(error), code=EXIT_BAD_INPUT)
@@ -93,10 +103,15 @@ def _metric_order(key: str) -> tuple[str, int, str]:
 def train(
     ctx: typer.Context,
     task: TaskOption,
-    algorithm: Annotated[
-        str, typer.Option("--model", help="The algorithm (model family), e.g. ease or sasrec.")
-    ],
     data: DataOption,
+    algorithm: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="The algorithm (model family), e.g. ease or sasrec "
+            "(default: training.default_algorithm_<task>, as `segue pipeline run`).",
+        ),
+    ] = None,
     protocol: ProtocolOption = None,
     overrides: SetOption = None,
     leaky: Annotated[
@@ -111,12 +126,58 @@ def train(
         Path | None, typer.Option("--save-model", help="Also save the fitted model here.")
     ] = None,
     no_track: NoTrackOption = False,
+    register_model: Annotated[
+        bool,
+        typer.Option(
+            "--register",
+            help="Then refit on all of the dataset and register it as the task's challenger, "
+            "exactly as `segue pipeline run` does; promote it with `segue promote`.",
+        ),
+    ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local (this machine; --nproc N runs N torchrun processes) or ray "
+            "(Ray Train workers; needs the optional ray extra).",
+        ),
+    ] = "local",
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Train with N processes on this machine: runs this same command under "
+            "torchrun (one rank each, gradients averaged, batch_size per rank).",
+        ),
+    ] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Ray Train workers (--engine ray; default distributed.workers).",
+        ),
+    ] = None,
 ) -> None:
-    """Train a model, evaluate it on validation and test, record an MLflow run."""
+    """Train a model, evaluate it on validation and test, record an MLflow run; --register
+    makes it the challenger."""
+    from segue.jobs.pipeline import default_algorithm
     from segue.jobs.train import run_training
+    from segue.models.distributed import is_primary_process
 
     settings, combined = _settings(ctx, overrides)
+    if register_model and leaky:
+        fail(
+            "--register cannot register a --leaky model (it trained on its test targets); "
+            "drop --leaky",
+            code=EXIT_BAD_INPUT,
+        )
+    _check_distributed_options(engine, nproc, workers, register_model)
+    if nproc > 1:
+        _run_under_torchrun(nproc)
     with _reported_errors():
+        algorithm = algorithm or default_algorithm(settings, task)
         result = run_training(
             settings,
             task,
@@ -126,7 +187,11 @@ def train(
             params=_explicit_model_params(combined, algorithm),
             track=not no_track,
             leaky=leaky,
+            engine=engine,
+            workers=workers,
         )
+        if not is_primary_process():
+            return  # under torchrun, rank 0 alone reports, saves and records
         if save_model is not None:
             result.model.save(save_model)
     title = f"{task} / {algorithm} on {result.protocol} ({len(result.split.test)} test cases)"
@@ -144,6 +209,85 @@ def train(
     if save_model is not None:
         typer.echo(f"model saved to {save_model}")
     typer.echo(f"run id: {result.run_id}" if result.run_id else "run id: (not tracked)")
+    if register_model:
+        _register(settings, task, result)
+
+
+def _check_distributed_options(
+    engine: str, nproc: int, workers: int | None, register_model: bool
+) -> None:
+    from segue.jobs.engines import ENGINES
+    from segue.models.distributed import launched_world
+
+    if engine not in ENGINES:
+        fail(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}", code=EXIT_BAD_INPUT)
+    if engine == "ray" and nproc > 1:
+        fail("--nproc is for --engine local; Ray Train takes --workers", code=EXIT_BAD_INPUT)
+    if engine == "local" and workers is not None:
+        fail("--workers is for --engine ray; local processes take --nproc", code=EXIT_BAD_INPUT)
+    under_torchrun = launched_world().is_distributed
+    if under_torchrun and (nproc > 1 or engine == "ray"):
+        fail(
+            "already started by torchrun: drop --nproc and --engine ray (the launcher sets the "
+            "processes)",
+            code=EXIT_BAD_INPUT,
+        )
+    if register_model and (nproc > 1 or under_torchrun):
+        fail(
+            "--register refits on all of the dataset in one process: train with --nproc without "
+            "--register, or register with --engine ray or one process",
+            code=EXIT_BAD_INPUT,
+        )
+
+
+def _run_under_torchrun(nproc: int) -> None:
+    """Replace this process by torchrun running this same command (without --nproc) N times."""
+    import os
+    import sys
+
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "segue",
+        *_without_option(sys.argv[1:], "--nproc"),
+    ]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+
+
+def _without_option(arguments: list[str], name: str) -> list[str]:
+    """``arguments`` without ``name VALUE`` or ``name=VALUE``."""
+    kept: list[str] = []
+    skip = False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument == name:
+            skip = True
+        elif not argument.startswith(name + "="):
+            kept.append(argument)
+    return kept
+
+
+def _register(settings: Settings, task: str, result: Any) -> None:
+    """The pipeline's register step on this result; prints the version and the next command."""
+    from segue.jobs.pipeline import describe_fit, register_training
+    from segue.tracking.registry import RegistryError, open_registry
+
+    try:
+        info = register_training(open_registry(settings), result)
+    except RegistryError as error:
+        fail(f"not registered: {error}", code=EXIT_FAILED)
+    typer.echo(
+        f"registered {info.name} version {info.version} as challenger "
+        f"(refit on {describe_fit(info)}; metrics from {result.protocol} seed {result.split.seed})"
+    )
+    typer.echo(f"next: segue promote --task {task}")
 
 
 def evaluate(
@@ -244,6 +388,14 @@ def tune(
     ],
     data: DataOption,
     trials: Annotated[int, typer.Option("--trials", help="How many more trials to run.")] = 20,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Worker processes sharing the study (its storage: evaluation.tuning_storage, "
+            "or the tracking database when it is PostgreSQL).",
+        ),
+    ] = 1,
     study_name: Annotated[
         str | None,
         typer.Option(
@@ -266,12 +418,14 @@ def tune(
             algorithm,
             data,
             trials=trials,
+            workers=workers,
             study_name=study_name,
             protocol=protocol,
             track=not no_track,
         )
     typer.echo(
-        f"study {result.study_name!r}: {result.new_trials} new trials, {result.n_trials} in all "
+        f"study {result.study_name!r}: {result.new_trials} new trials "
+        f"({result.workers} worker{'s' if result.workers > 1 else ''}), {result.n_trials} in all "
         f"(storage {result.storage})"
     )
     typer.echo(f"best validation {result.metric}: {result.best_value:.4f}")

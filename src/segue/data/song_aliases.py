@@ -8,34 +8,22 @@ on who an artist is through :func:`artist_key`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from segue.data.song_text import (
     EDGE_JUNK,
     NO_ARTIST,
     ArtistSide,
+    artist_list_key,
     clean_field,
     normalize_name,
     read_artist_side,
+    scripts_of,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_SCRIPTS = (
-    ("hangul", re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")),
-    ("kana", re.compile("[\u3040-\u30ff]")),
-    ("han", re.compile("[\u4e00-\u9fff\u3400-\u4dbf]")),
-    ("latin", re.compile("[a-z]")),
-)
-
-
-@lru_cache(maxsize=16384)
-def _scripts(name: str) -> frozenset[str]:
-    return frozenset(label for label, pattern in _SCRIPTS if pattern.search(name))
 
 
 class AliasTable:
@@ -72,7 +60,7 @@ class AliasTable:
         for name, alias in pairs:
             if not name or not alias or name == alias or alias.isdigit() or name.isdigit():
                 continue
-            if _scripts(name) == _scripts(alias):
+            if scripts_of(name) == scripts_of(alias):
                 continue
             claimants = self._claims.setdefault(alias, {})
             claimants[name] = claimants.get(name, 0) + 1
@@ -193,24 +181,21 @@ def resolve_artist_key(
 ) -> str:
     """The artist part of a key for a side already read; ``aliases`` is a table's
     :meth:`AliasTable.mapping`, and without one the aliases written alongside (``pairs``, from
-    the whole song string) are used."""
+    the whole song string) are used. A list of artists keys as the set of its canonical names
+    (:func:`~segue.data.song_text.artist_list_key`), whatever order and separators it uses."""
     if aliases is None:
         if not pairs:
-            return artist.name
-        table = AliasTable()
-        table.add_pairs(pairs)
-        aliases = table.mapping()
+            aliases = {}
+        else:
+            table = AliasTable()
+            table.add_pairs(pairs)
+            aliases = table.mapping()
     whole = aliases.get(artist.name)
     if whole is not None:
         return whole
     if len(artist.components) < 2:
         return artist.name
-    canonical = [aliases.get(component) for component in artist.components]
-    if all(name is None for name in canonical):
-        return artist.name
-    return "and".join(
-        name or component for name, component in zip(canonical, artist.components, strict=True)
-    )
+    return artist_list_key(aliases.get(component, component) for component in artist.components)
 
 
 def artist_key(written: str, aliases: AliasTable | None = None) -> str:

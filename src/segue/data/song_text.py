@@ -12,20 +12,29 @@ Everything here works on a piece of text, never on a whole song string (that is
   ``歌詞``, ``官方``), featured artists (``feat.``, ``ft.``, ``featuring``, ``with``), a version
   marker (``Remix``, ``Acoustic Ver.``, ``Inst.``, ``Taylor's Version``, ``Cover``) or other
   text (an alias or a translation). Decorations are dropped.
-* **Sides.** An artist side gives a display name, its key form, the names joined by ``&`` /
-  ``and`` / ``+``, the aliases written in brackets beside a name (``아이유 (IU)``,
-  ``JANNABI(잔나비)``) and featured artists. A title side gives a display title, a key form that
-  keeps version markers but not translations (``밤편지 (Through the Night)``), and featured
-  artists. Trailing `` - Remastered`` / `` | Lyrics`` segments are read like brackets.
+* **Versions.** A bracket naming another recording (``Live``, ``Remix``, ``Acoustic``,
+  ``Inst.``, ``Demo``) is a version marker and stays in the key; one naming the same recording
+  (``Radio Edit``, ``Single Version``, ``Album Version``, ``2011 Remaster``, ``Remastered 2009``,
+  ``Explicit``) is a decoration.
+* **Sides.** An artist side gives a display name without its bracketed aliases, those aliases
+  (``아이유 (IU)``, ``JANNABI(잔나비)``), its key form, the names of a list (joined by ``,``
+  ``&`` ``+`` ``and`` ``x``; ``with`` introduces featured artists) and featured artists. A title
+  side gives a display title, a trailing bracketed translation in another script
+  (``밤편지 (Through the Night)``) apart, a key form that keeps version markers but not
+  translations, and featured artists. Trailing `` - Remastered`` / `` | Lyrics`` segments are
+  read like brackets.
 * **Key forms.** NFKC, case-folded, Latin diacritics stripped, ``&`` and ``+`` read as ``and``,
   every character that is not a letter or digit removed (spaces too, so Korean spacing variants
-  agree); an artist also loses a leading "The" (``The Beatles`` = ``Beatles``).
+  agree); an artist also loses a leading "The" (``The Beatles`` = ``Beatles``). A list of artists
+  keys as its names in alphabetical order joined by ``and`` (:func:`artist_list_key`), so
+  ``Post Malone, Swae Lee`` = ``Swae Lee & Post Malone``.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -52,6 +61,9 @@ _EMOJI_RANGES = (
 )
 _NEEDS_TRANSLATION = re.compile(f"[{_TRANSLATED}]")
 _EMOJI = re.compile(f"[{_EMOJI_RANGES}]+")
+_PICTOGRAPHS = re.compile(
+    "[\U0001f000-\U0001faff\U0001fc00-\U0001ffff\ufe00-\ufe0f\U000e0000-\U000e007f]+"
+)
 # Everything the slow path must see: characters to translate or drop, lone surrogates, and the
 # compatibility forms (small and full-width dashes) that NFKC turns into characters to translate.
 _UNUSUAL = re.compile(f"[{_TRANSLATED}{_EMOJI_RANGES}\ud800-\udfff\ufe30-\ufe6f\uff0d\uff5c]")
@@ -71,6 +83,7 @@ _CLOSING_SPACING = re.compile(r"\s*([)\]}】〕〗])")
 EDGE_JUNK = " -|_/:~·•*>,"
 _TITLE_SEGMENTS = re.compile(r" +-+ +| *\|+ *| +_+ +| +/ +")
 _QUOTE_PAIRS = {"'": "'", '"': '"', "「": "」", "『": "』", "《": "》", "〈": "〉"}
+_AFTER_TITLE = EDGE_JUNK + "'\"」』》〉 "  # what may follow a trailing translation
 
 # ---------------------------------------------------------------- featuring and decorations
 
@@ -80,23 +93,28 @@ _TITLE_FEAT = re.compile(rf"(?<= ){_FEAT_WORDS} *", re.IGNORECASE)
 _GROUP_FEAT = re.compile(rf"(?:{_FEAT_WORDS}|with\b|w/)\s*", re.IGNORECASE)
 _NAME_LIST = re.compile(r"\s*(?:,|、|&|\+|\s(?:and|x|×)\s)\s*", re.IGNORECASE)
 _ALIAS_LIST = re.compile(r"\s*[,/、]\s*")
-_ARTIST_CONNECTOR = re.compile(r" *(?:&|\+|\band\b) *", re.IGNORECASE)
+# The separators of an artist list. A comma before "The" belongs to a name ("Tyler, The
+# Creator"); "x" separates only between two names ("Lil Nas X & Billy Ray Cyrus" has no "x" list).
+_ARTIST_LIST = re.compile(
+    r"\s*(?:,(?!\s*the\b)|、|&|\+|\band\b|(?<=\s)[x×](?=\s+[^\s&,+、]))\s*", re.IGNORECASE
+)
+_LIST_HINT = re.compile(r"[,、&+×]|\band\b|\sx\s", re.IGNORECASE)
 
 _MUSIC_VIDEO = re.compile(r"\bm\s*/\s*v\b|\bm\s+v\b")
 _TOKEN = re.compile(r"[^\W_]+")
 _MEDIA_TOKEN = re.compile(r"\d+(?:k|p|fps|hz)|\d{3,4}x\d{3,4}")
 _DECORATION_START = re.compile(
-    r"(?:live\b|remaster|from\s|prod\b|produced\s+by|directed\s+by|lyrics?\s+by|"
+    r"(?:remaster|from\s|prod\b|produced\s+by|directed\s+by|lyrics?\s+by|"
     r"taken\s+from|as\s+heard|가사|자막|한글\s*자막|歌詞|歌词|字幕)"
 )
 # Words that make a bracket a decoration, and words allowed beside them ("Official HD Video").
 # fmt: off
 _DECORATION_WORDS = frozenset([
     "official", "video", "audio", "mv", "lyrics", "lyric", "lyricvideo", "visualizer",
-    "visualiser", "hd", "hq", "uhd", "live", "teaser", "trailer", "clip", "remastered",
+    "visualiser", "hd", "hq", "uhd", "teaser", "trailer", "clip", "remastered",
     "remaster", "remasterd", "explicit", "clean", "subtitles", "subtitle", "sub", "subs", "cc",
     "performance", "practice", "fancam", "album", "mp3", "flac", "soundtrack", "ost",
-    "직캠", "가사", "가사첨부", "자막", "한글자막", "뮤직비디오", "뮤비", "공식", "라이브",
+    "직캠", "가사", "가사첨부", "자막", "한글자막", "뮤직비디오", "뮤비", "공식",
     "무대", "음원", "고음질", "풀버전", "교차편집",
     "歌詞", "公式", "字幕", "官方", "歌词", "动态歌词", "中字", "中文字幕", "高音質", "完整版",
 ])
@@ -111,9 +129,23 @@ _DECORATION_FILLER = frozenset([
 _VERSION_WORDS = re.compile(
     r"remix|\bmix\b|\bedit\b|acoustic|\binst\b|instrumental|\bver\b|version|cover|"
     r"sped\s*up|slowed|nightcore|\bdemo\b|unplugged|orchestra|piano|a\s*cappella|acapella|"
-    r"mashup|rework|extended|reprise|\bpart\b|\bpt\b|remake|\bvip\b|"
-    r"버전|리믹스|어쿠스틱|편곡|커버|리메이크"
+    r"mashup|rework|extended|reprise|\bpart\b|\bpt\b|remake|\bvip\b|\blive\b|"
+    r"버전|리믹스|어쿠스틱|편곡|커버|리메이크|라이브"
 )
+# A bracket made only of these words (and years) names the same recording: "Radio Edit",
+# "Single Version", "2011 Remaster", "Original Mix", "Explicit". At least one qualifier is needed,
+# so "(Mix)" or "(Version)" alone stays a version marker.
+_SAME_RECORDING_QUALIFIERS = frozenset([
+    "radio", "single", "album", "lp", "explicit", "clean", "censored", "uncensored", "dirty",
+    "original", "main", "edit", "remaster", "remastered", "remasterd", "mono", "stereo",
+])  # fmt: skip
+_SAME_RECORDING_WORDS = _SAME_RECORDING_QUALIFIERS | {
+    "version",
+    "ver",
+    "mix",
+    "digital",
+    "digitally",
+}
 _TAIL_ENDINGS = ("mv", "m/v", "video", "lyrics", "가사", "4k", "hd", "audio")
 _TAIL_DECORATION = re.compile(
     r"(?:\s+(?:official\s+(?:music\s+video|lyric\s+video|video|audio|mv|m/v)|"
@@ -144,6 +176,13 @@ def _classify(content: str) -> tuple[str, str]:
     if feat:
         names = text[feat.end() :].strip()
         return (_FEATURING, names) if names else (_DECORATION, "")
+    words = [token for token in tokens if not token.isdigit()]
+    if (
+        words
+        and all(token in _SAME_RECORDING_WORDS for token in words)
+        and any(token in _SAME_RECORDING_QUALIFIERS for token in words)
+    ):
+        return _DECORATION, ""
     if _VERSION_WORDS.search(folded):
         return _VERSION, text
     return _OTHER, text
@@ -155,6 +194,13 @@ def _drop_decoration(match: re.Match[str]) -> str:
 
 def _keep_matched_bracket(match: re.Match[str]) -> str:
     return match[1] or " "
+
+
+def keep_symbols(text: str) -> str:
+    """:func:`clean_characters` that keeps text symbols (``♥``, ``★``) and drops only pictographs
+    (``🎵``): for reading a title made only of symbols."""
+    text = unicodedata.normalize("NFKC", _NEEDS_TRANSLATION.sub(_translate, text))
+    return _PICTOGRAPHS.sub(" ", _NEEDS_TRANSLATION.sub(_translate, text))
 
 
 def clean_characters(text: str) -> str:
@@ -238,26 +284,82 @@ def _key_from_folded(folded: str) -> str:
     return folded if folded.isalnum() else _NOT_WORD.sub("", folded)
 
 
+def artist_list_key(names: Iterable[str]) -> str:
+    """The key form of a list of artists (key forms): the distinct names in alphabetical order
+    joined by ``and``, so the order they are written in and the separator do not matter."""
+    return "and".join(sorted({name for name in names if name}))
+
+
+_SCRIPTS = (
+    ("hangul", re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")),
+    ("kana", re.compile("[\u3040-\u30ff]")),
+    ("han", re.compile("[\u4e00-\u9fff\u3400-\u4dbf]")),
+    ("latin", re.compile("[a-z]")),
+)
+
+
+@lru_cache(maxsize=16384)
+def scripts_of(text: str) -> frozenset[str]:
+    """The scripts (hangul, kana, han, latin) a case-folded text is written in."""
+    return frozenset(label for label, pattern in _SCRIPTS if pattern.search(text))
+
+
+def other_script(text: str, other: str) -> bool:
+    """True when two texts are written in different, non-overlapping scripts: a translation or
+    transliteration of one another (``밤편지`` and ``Through the Night``)."""
+    first, second = scripts_of(text.casefold()), scripts_of(other.casefold())
+    return bool(first) and bool(second) and not first & second
+
+
+def split_script_runs(name: str) -> tuple[str, str] | None:
+    """``Red Velvet 레드벨벳`` -> ``("Red Velvet", "레드벨벳")``: a name written twice, in two
+    scripts, without brackets; None for anything else (one script, three runs, a one-letter
+    run, a word mixing scripts or holding no letter)."""
+    words = name.split()
+    if len(words) < 2:
+        return None
+    scripts = [scripts_of(word.casefold()) for word in words]
+    if any(len(found) != 1 for found in scripts):
+        return None
+    cuts = [i for i in range(1, len(words)) if scripts[i] != scripts[i - 1]]
+    if len(cuts) != 1:
+        return None
+    first, second = " ".join(words[: cuts[0]]), " ".join(words[cuts[0] :])
+    if len(normalize_artist(first)) < 2 or len(normalize_artist(second)) < 2:
+        return None
+    return first, second
+
+
+def symbol_key(title: str) -> str:
+    """The key form of a title made only of symbols (``$``, ``/``, ``♥``): the symbols, without
+    spaces or the key separator; "" when the title holds a letter or digit."""
+    if any(character.isalnum() for character in title):
+        return ""
+    return "".join(title.split()).replace("|", "")
+
+
 # ---------------------------------------------------------------- artist and title sides
 
 
 class ArtistSide(NamedTuple):
     """One artist side as read: display name, key forms, written aliases, featured artists."""
 
-    display: str
+    display: str  # the name as written, without its bracketed aliases
     name: str  # key form of the whole name without aliases
-    components: tuple[str, ...]  # key forms of the names joined by "&" / "and" / "+"
+    components: tuple[str, ...]  # key forms of the names of a list ("A, B", "A & B", "A x B")
     pairs: tuple[tuple[str, str], ...]  # (name, alias) in key form, for AliasTable
     featuring: tuple[str, ...]
+    aliases: tuple[str, ...] = ()  # the bracketed aliases as written: ("IU",) for "아이유 (IU)"
 
 
 class TitleSide(NamedTuple):
     """One title side as read: display title, key form (version markers kept), featured artists."""
 
-    display: str
+    display: str  # the title as written, without a bracketed translation
     key: str
     featuring: tuple[str, ...]
     pairs: tuple[tuple[str, str], ...]  # aliases written in featured names
+    translation: str = ""  # a trailing bracketed title in another script: "Through the Night"
 
 
 # The artist side of a string without a separator: the artist is unknown.
@@ -270,7 +372,9 @@ def _featured_names(text: str) -> tuple[list[str], list[tuple[str, str]]]:
     for piece in _NAME_LIST.split(text):
         parts = read_artist_side(piece)
         if parts.display:
-            names.append(parts.display)
+            # A featured name keeps its aliases as written: "슈가 (SUGA)".
+            written = f"{parts.display} ({', '.join(parts.aliases)})" if parts.aliases else ""
+            names.append(written or parts.display)
         names.extend(parts.featuring)
         pairs.extend(parts.pairs)
     return names, pairs
@@ -291,6 +395,7 @@ def read_artist_side(text: str) -> ArtistSide:
         featuring, pairs = _featured_names(text[feat.end() :])
         text = text[: feat.start()]
     plain = text
+    aliases: list[str] = []
     if _has_brackets(text):
         display_pieces: list[str] = []
         plain_pieces: list[str] = []
@@ -311,22 +416,26 @@ def read_artist_side(text: str) -> ArtistSide:
             elif kind is not _DECORATION:
                 display_pieces.append(group[0])
                 owner_key = normalize_artist(owner)
-                pairs.extend(
-                    (owner_key, normalize_artist(alias)) for alias in _ALIAS_LIST.split(value)
-                )
+                written = [alias.strip() for alias in _ALIAS_LIST.split(value) if alias.strip()]
+                aliases.extend(written)
+                pairs.extend((owner_key, normalize_artist(alias)) for alias in written)
         display_pieces.append(text[last:])
         plain_pieces.append(text[last:])
         text = " ".join(display_pieces)
         plain = " ".join(plain_pieces)
         if not plain.strip(EDGE_JUNK + " ") and pairs:
-            plain = text  # the whole name was bracketed: "(IU)"
-    display = _tidy(_unquote(_tidy(text)))
+            # The whole name was bracketed: "(IU)" is IU.
+            plain = aliases[0] if aliases else text
+            aliases = aliases[1:]
+    display = _tidy(_unquote(_tidy(plain)))
     name = normalize_artist(plain)
     components: tuple[str, ...] = (name,)
-    if "&" in plain or "+" in plain or " and " in plain.casefold():
-        parts = tuple(c for c in map(normalize_artist, _ARTIST_CONNECTOR.split(plain)) if c)
+    if _LIST_HINT.search(plain):
+        parts = tuple(c for c in map(normalize_artist, _ARTIST_LIST.split(plain)) if c)
         components = parts or components
-    return ArtistSide(display, name, components, tuple(pairs), tuple(featuring))
+    return ArtistSide(
+        display, name, components, tuple(pairs), tuple(featuring), tuple(dict.fromkeys(aliases))
+    )
 
 
 def _without_tail_decoration(text: str) -> str:
@@ -386,24 +495,40 @@ def read_title_side(text: str) -> TitleSide:
             end = opening.start() if opening else len(main)
             featured.append(main[feat.end() : end])
             main = main[: feat.start()] + " " + main[end:]
+    translation = ""
     if _has_brackets(main):
         display_pieces: list[str] = []
         plain_pieces: list[str] = []
         last = 0
+        other_at = -1  # where the last bracket of other text sits in display_pieces
         for group in _GROUP.finditer(main):
-            display_pieces.append(main[last : group.start()])
-            plain_pieces.append(main[last : group.start()])
+            between = main[last : group.start()]
+            display_pieces.append(between)
+            plain_pieces.append(between)
+            if between.strip(_AFTER_TITLE):
+                other_at = -1  # title text follows the bracket: it is not a trailing one
             last = group.end()
             kind, value = _classify(group[0][1:-1])
             if kind is _FEATURING:
                 featured.append(value)
             elif kind is not _DECORATION:
+                if kind is _OTHER:
+                    other_at = len(display_pieces)
                 display_pieces.append(group[0])
                 (markers if kind is _VERSION else alternatives).append(value)
         display_pieces.append(main[last:])
         plain_pieces.append(main[last:])
-        display = _unquote(_without_tail_decoration(_tidy(" ".join(display_pieces))))
         plain = _without_tail_decoration(" ".join(plain_pieces).strip())
+        tail = _without_tail_decoration(" " + main[last:].strip()).strip(_AFTER_TITLE)
+        if other_at >= 0 and not tail:
+            # A trailing bracket (before versions and decorations) in another script than the
+            # title is its translation.
+            before = " ".join(display_pieces[:other_at])
+            value = alternatives[-1]
+            if before.strip(EDGE_JUNK + " ") and other_script(_unquote(before.strip()), value):
+                translation = _tidy(value)
+                del display_pieces[other_at]
+        display = _unquote(_without_tail_decoration(_tidy(" ".join(display_pieces))))
     else:
         display = plain = _unquote(_without_tail_decoration(_tidy(main)))
     title_key = normalize_name(plain)
@@ -414,11 +539,11 @@ def read_title_side(text: str) -> TitleSide:
     if extra_display:
         display = " - ".join([display, *extra_display]) if display else " - ".join(extra_display)
     if not featured:
-        return TitleSide(display, title_key, (), ())
+        return TitleSide(display, title_key, (), (), translation)
     names: list[str] = []
     pairs: list[tuple[str, str]] = []
     for value in featured:
         value_names, value_pairs = _featured_names(value)
         names.extend(value_names)
         pairs.extend(value_pairs)
-    return TitleSide(display, title_key, tuple(names), tuple(pairs))
+    return TitleSide(display, title_key, tuple(names), tuple(pairs), translation)

@@ -4,7 +4,8 @@ Every splitter keeps the histories a model sees apart from the targets it is sco
 never appears in the training sequences, and a case's history never contains its own targets.
 
 - ``split_by_playlist``: whole playlists go to train, validation or test (seeded fractions); the
-  held-out playlists become cases through a case builder (every position, or the last one).
+  held-out playlists become cases through a case builder (every position, a seeded sample of
+  positions that always holds the last one, or the last one alone).
 - ``split_leave_last``: per sequence, test = the last N items, validation = the N before them;
   training keeps what comes before both.
 - ``split_random_holdout``: the original design's protocol, N random items per user as test
@@ -42,15 +43,52 @@ def every_position_cases(sequences: Interactions) -> Holdout:
     return Holdout(histories, targets, ids)
 
 
-def last_position_cases(holdout: Holdout) -> Holdout:
-    """The final case of each sequence id (cases of one id must be consecutive, in order)."""
+def sampled_position_cases(sequences: Interactions, per_sequence: int, seed: int) -> Holdout:
+    """Like ``every_position_cases``, but at most ``per_sequence`` positions of each sequence.
+
+    The last position is always among them (so ``last_position_cases`` and the refit on
+    validation playlists see every sequence whole); the others are drawn without replacement,
+    seeded, and kept in position order. ``per_sequence`` 0 means every position.
+    """
+    if per_sequence < 0:
+        raise ValueError("per_sequence must be >= 0 (0 = every position)")
+    if per_sequence == 0:
+        return every_position_cases(sequences)
+    rng = np.random.default_rng(seed)
+    cases = _Cases()
+    for sequence, sequence_id in zip(sequences.sequences, _sequence_ids(sequences), strict=True):
+        last = len(sequence) - 1
+        if last < 1:
+            continue
+        earlier = np.arange(1, last)
+        if len(earlier) >= per_sequence:
+            earlier = np.sort(rng.choice(earlier, size=per_sequence - 1, replace=False))
+        for position in [*earlier.tolist(), last]:
+            cases.add(sequence[:position], sequence[position : position + 1], sequence_id)
+    return cases.holdout()
+
+
+def position_sampler(per_sequence: int, seed: int) -> CaseBuilder:
+    """The case builder of ``evaluation.positions_per_sequence``: every position when 0."""
+    if per_sequence == 0:
+        return every_position_cases
+    return lambda sequences: sampled_position_cases(sequences, per_sequence, seed)
+
+
+def last_position_indices(holdout: Holdout) -> list[int]:
+    """Indices of the final case of each sequence id (cases of one id consecutive, in order)."""
     if not holdout.sequence_ids:
         raise ValueError("last_position_cases needs cases that carry their sequence ids")
-    keep = [
+    return [
         index
         for index, sequence_id in enumerate(holdout.sequence_ids)
         if index + 1 == len(holdout) or holdout.sequence_ids[index + 1] != sequence_id
     ]
+
+
+def last_position_cases(holdout: Holdout) -> Holdout:
+    """The final case of each sequence id (cases of one id must be consecutive, in order)."""
+    keep = last_position_indices(holdout)
     return Holdout(
         [holdout.histories[i] for i in keep],
         [holdout.targets[i] for i in keep],
@@ -121,11 +159,14 @@ def split_by_playlist(
     validation_fraction: float,
     test_fraction: float,
     seed: int,
-    build_cases: CaseBuilder = every_position_cases,
+    positions_per_sequence: int = 0,
+    build_cases: CaseBuilder | None = None,
     protocol: str = "playlist-holdout",
 ) -> Split:
     """Whole playlists to train, validation or test; held-out ones become cases via ``build_cases``.
 
+    Without ``build_cases``, a held-out playlist is scored at every position, or at
+    ``positions_per_sequence`` seeded positions (its last one among them) when that is above 0.
     Playlists with fewer than two items cannot give a case and always stay in train.
     """
     if not 0 < validation_fraction < 1 or not 0 < test_fraction < 1:
@@ -137,6 +178,8 @@ def split_by_playlist(
     )
     held_out = set(eligible[validation_part].tolist()) | set(eligible[test_part].tolist())
     train_indices = [i for i in range(len(interactions)) if i not in held_out]
+    if build_cases is None:
+        build_cases = position_sampler(positions_per_sequence, seed)
     validation = build_cases(interactions.subset(eligible[validation_part].tolist()))
     test = build_cases(interactions.subset(eligible[test_part].tolist()))
     train = interactions.subset(train_indices)
@@ -152,6 +195,9 @@ def split_by_playlist(
         "test_cases": len(test),
         "too_short_kept_in_train": int(len(lengths) - len(eligible)),
     }
+    if positions_per_sequence:
+        # Only when sampling: splits made before the option existed keep their description.
+        description["positions_per_sequence"] = positions_per_sequence
     return Split(train, validation, test, protocol, seed, description)
 
 

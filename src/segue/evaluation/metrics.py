@@ -13,6 +13,17 @@ held-out items) and a cut-off ``k``. Definitions:
 - MRR@K = 1 / rank of the first relevant item in the top K, else 0.
 
 List-level aggregates (coverage, popularity percentile) are over all lists of an evaluation.
+
+Output-health aggregates, over the lists actually served (the monitoring report):
+
+- Exposure Gini = Gini coefficient of how often each catalogue item was shown (items never shown
+  count as 0): 0 when every item is shown equally often, (n - 1) / n when one item takes all.
+- Novelty = mean self-information -log2 p(i) of the shown items, with p(i) = (count(i) + 1) /
+  (total count + number of items), the item's smoothed share of the training interactions.
+- Personalization = 1 - mean over pairs of lists of |A and B| / K (K the cut-off): 0 when every
+  list is the same, 1 when no two lists share an item.
+- Intra-list artist diversity = share of pairs of items in one list whose artists differ.
+- Artist concentration = share of one list taken by its most frequent artist.
 """
 
 from __future__ import annotations
@@ -134,3 +145,80 @@ def mean_popularity_percentile(
     shown = np.concatenate([np.asarray(r[:k]) for r in ranked_lists])
     shown = shown[shown >= 0]
     return float(percentiles[shown].mean()) if len(shown) else 0.0
+
+
+def exposure_counts(ranked_lists: Sequence[np.ndarray], n_items: int, k: int) -> np.ndarray:
+    """How many times each catalogue item appears in the top K of ``ranked_lists``."""
+    if not ranked_lists:
+        return np.zeros(n_items, dtype=np.int64)
+    shown = np.concatenate([np.asarray(r[:k], dtype=np.int64) for r in ranked_lists])
+    return np.bincount(shown[(shown >= 0) & (shown < n_items)], minlength=n_items)
+
+
+def gini(counts: np.ndarray) -> float:
+    """Gini coefficient of non-negative ``counts``: 0 for equal counts; 0 when all are 0."""
+    values = np.sort(np.asarray(counts, dtype=np.float64))
+    n, total = len(values), float(values.sum())
+    if n == 0 or total == 0:
+        return 0.0
+    ranks = np.arange(1, n + 1)
+    return float(2 * (ranks * values).sum() / (n * total) - (n + 1) / n)
+
+
+def lorenz_curve(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative share of items (least exposed first) against their cumulative share of
+    exposure, both starting at 0: the exposure concentration curve."""
+    values = np.sort(np.asarray(counts, dtype=np.float64))
+    total = float(values.sum())
+    items = np.arange(len(values) + 1) / max(len(values), 1)
+    exposure = np.concatenate([[0.0], np.cumsum(values) / total]) if total else items.copy()
+    return items, exposure
+
+
+def novelty(ranked_lists: Sequence[np.ndarray], counts: np.ndarray, k: int) -> float:
+    """Mean self-information (bits) of every shown item against the training popularity."""
+    if not ranked_lists:
+        return 0.0
+    counts = np.asarray(counts, dtype=np.float64)
+    shown = np.concatenate([np.asarray(r[:k], dtype=np.int64) for r in ranked_lists])
+    shown = shown[(shown >= 0) & (shown < len(counts))]
+    if not len(shown):
+        return 0.0
+    probabilities = (counts[shown] + 1.0) / (counts.sum() + len(counts))
+    return float(-np.log2(probabilities).mean())
+
+
+def personalization(ranked_lists: Sequence[np.ndarray], k: int) -> float:
+    """1 - mean pairwise overlap of the top-K lists, each overlap divided by K.
+
+    Exact over every pair without building the pairs: the shared items of all pairs sum to
+    (sum over items of c^2 - sum of list sizes) / 2, where c counts the lists showing the item.
+    """
+    lists = [np.unique(np.asarray(r[:k], dtype=np.int64)) for r in ranked_lists]
+    lists = [items[items >= 0] for items in lists]
+    n = len(lists)
+    if n < 2:
+        return 0.0
+    flat = np.concatenate(lists)
+    _, per_item = np.unique(flat, return_counts=True)
+    shared = (float((per_item.astype(np.float64) ** 2).sum()) - len(flat)) / 2
+    mean_overlap = shared / (n * (n - 1) / 2) / k
+    return float(1.0 - mean_overlap)
+
+
+def intra_list_diversity(artists: Sequence[str]) -> float:
+    """Share of pairs of items in one list by different artists (1 for a list of one item)."""
+    n = len(artists)
+    if n < 2:
+        return 1.0
+    _, counts = np.unique(np.asarray(artists, dtype=object).astype(str), return_counts=True)
+    same = float((counts * (counts - 1)).sum())
+    return 1.0 - same / (n * (n - 1))
+
+
+def artist_concentration(artists: Sequence[str]) -> float:
+    """Share of one list taken by its most frequent artist (0 for an empty list)."""
+    if not len(artists):
+        return 0.0
+    _, counts = np.unique(np.asarray(artists, dtype=object).astype(str), return_counts=True)
+    return float(counts.max() / len(artists))

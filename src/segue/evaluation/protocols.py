@@ -7,7 +7,10 @@
   the last item is the test target, the one before it the validation target.
 - ``playlist-holdout``: the next-song protocol. Whole playlists are held out; each is scored at
   every position (history = the prefix, target = the next song) and at its last position. The two
-  are reported side by side: ``ndcg_at_10`` (every position) and ``last_ndcg_at_10``.
+  are reported side by side: ``ndcg_at_10`` (every position) and ``last_ndcg_at_10``. With
+  ``evaluation.positions_per_sequence`` above 0, a seeded sample of that many positions per
+  playlist (the last always among them) stands in for every position: large catalogues then
+  cost a fixed number of cases per playlist, and the last-position figures are unchanged.
 - ``temporal``: one global time cut-off; users' later items are the targets.
 
 ``leaky`` exists only to reproduce the original autoencoder figure: the model also trains on the
@@ -26,14 +29,14 @@ import numpy as np
 from segue.data.dataset import Dataset
 from segue.data.interactions import Holdout, Interactions, Split
 from segue.data.splits import (
-    last_position_cases,
+    last_position_indices,
     leak_holdout_targets,
     split_by_playlist,
     split_leave_last,
     split_random_holdout,
     split_temporal,
 )
-from segue.evaluation.evaluator import ItemScorer, full_ranking_metrics
+from segue.evaluation.evaluator import ItemScorer, rank_holdout, ranked_list_metrics
 from segue.settings import EvaluationSettings
 
 LAST_POSITION_PREFIX = "last_"
@@ -65,15 +68,24 @@ class Protocol:
         item_counts: np.ndarray | None = None,
         progress: bool = False,
     ) -> dict[str, float]:
-        """Metrics of ``scorer`` on ``holdout``; empty when there are no cases."""
+        """Metrics of ``scorer`` on ``holdout``; empty when there are no cases.
+
+        Every case is scored once; the last-position metrics reuse the lists of the last cases.
+        """
         if not len(holdout):
             return {}
-        metrics = full_ranking_metrics(
-            scorer, holdout, cutoffs, item_counts=item_counts, progress=progress
+        ranked = rank_holdout(scorer, holdout, max(cutoffs), progress=progress)
+        metrics = ranked_list_metrics(
+            ranked, holdout.targets, cutoffs, scorer.n_items, item_counts=item_counts
         )
         if self.scores_last_position:
-            last = full_ranking_metrics(
-                scorer, last_position_cases(holdout), cutoffs, item_counts=item_counts
+            last_cases = last_position_indices(holdout)
+            last = ranked_list_metrics(
+                [ranked[i] for i in last_cases],
+                [holdout.targets[i] for i in last_cases],
+                cutoffs,
+                scorer.n_items,
+                item_counts=item_counts,
             )
             metrics.update({LAST_POSITION_PREFIX + key: value for key, value in last.items()})
         return metrics
@@ -121,6 +133,7 @@ def _playlist_holdout(dataset: Dataset, evaluation: EvaluationSettings) -> Split
         validation_fraction=evaluation.validation_fraction,
         test_fraction=evaluation.test_fraction,
         seed=evaluation.seed,
+        positions_per_sequence=evaluation.positions_per_sequence,
     )
 
 

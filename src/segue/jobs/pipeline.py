@@ -1,5 +1,9 @@
 """The retraining pipeline: ingest -> train and evaluate -> register -> promote, as one command.
 
+The register step refits the evaluated algorithm and config on all of the dataset (the split's
+test targets included) and registers that model; its test metrics from the split stay the
+promotion gate's evidence. ``segue train --register`` runs the same step (``register_training``).
+
 This is what a scheduler runs when new data arrives:
 ``segue pipeline run --task T --data PATH``. Every step is timed and reported in one summary;
 the first step that fails stops the job, and since promotion is the last step, a failure
@@ -20,21 +24,28 @@ from segue.data.dataset import Dataset
 from segue.data.ingest import ingest_playlists, ingest_ratings
 from segue.jobs.promote import promote as run_promotion
 from segue.jobs.train import (
+    TrainingError,
     TrainingResult,
     check_task_and_algorithm,
+    fit_on_all_data,
     package_from_training,
     run_training,
 )
-from segue.settings import Settings
+from segue.settings import Settings, SettingsError
+from segue.tracking.package import ModelPackage
 from segue.tracking.promotion import PromotionResult
 from segue.tracking.registry import Registry, RegistryError, VersionInfo, open_registry
 from segue.tracking.stores import absolute_store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ALGORITHMS: dict[str, str] = {"next-song": "markov", "user-items": "ease"}
 STEPS: tuple[str, ...] = ("ingest", "train+evaluate", "register", "promote")
 _T = TypeVar("_T")
+
+# Registry tags of how a version was fit and measured (its metrics are the split's test metrics).
+TAG_FIT_ON = "segue.fit_on"
+TAG_FIT_ROWS = "segue.fit_rows"
+TAG_EVALUATED_ON = "segue.evaluated_on"
 
 
 @dataclass
@@ -91,7 +102,7 @@ def run_pipeline(
     """
     # Every step must reach the same store, whatever the working directory does meanwhile.
     settings = absolute_store(settings)
-    algorithm = algorithm or DEFAULT_ALGORITHMS.get(task, "")
+    algorithm = algorithm or default_algorithm(settings, task)
     check_task_and_algorithm(task, algorithm)
     registry = open_registry(settings)
     source = Path(data_path)
@@ -138,7 +149,7 @@ def run_pipeline(
         summary.run_id = result.run_id
         version = step(
             "register",
-            lambda: registry.publish(package_from_training(result), run_id=result.run_id),
+            lambda: register_training(registry, result),
             _describe_registration,
         )
         summary.version = version.version
@@ -158,6 +169,42 @@ def run_pipeline(
         pass
     summary.champion = _current_champion(registry, task)
     return summary
+
+
+def default_algorithm(settings: Settings, task: str) -> str:
+    """The task's algorithm when none is named (``training.default_algorithm_*``)."""
+    try:
+        return settings.default_algorithm(task)
+    except SettingsError as error:
+        raise TrainingError(str(error)) from error
+
+
+def register_training(registry: Registry, result: TrainingResult) -> VersionInfo:
+    """The register step: refit on all of the dataset, package, publish as ``challenger``.
+
+    ``segue pipeline run`` and ``segue train --register`` both register through here. The
+    version's metrics are the split's test metrics (the gate's evidence); its tags say it was fit
+    on all rows and which split measured it.
+    """
+    if result.leaky:
+        raise RegistryError(
+            f"a {result.protocol} model is never registered: it trained on its test targets; "
+            "train without --leaky"
+        )
+    package = package_from_training(result, fit_on_all_data(result))
+    info = registry.publish(package, run_id=result.run_id)
+    registry.set_tags(info.name, info.version, fit_tags(package))
+    return registry.get_version(info.name, info.version)
+
+
+def fit_tags(package: ModelPackage) -> dict[str, str]:
+    """The registry tags of how a package was fit (rows, "all") and evaluated (split, seed)."""
+    evaluated = package.metadata.get("evaluated_on", {})
+    return {
+        TAG_FIT_ON: str(package.metadata.get("fit_on", "")),
+        TAG_FIT_ROWS: str(package.metadata.get("fit_rows", "")),
+        TAG_EVALUATED_ON: f"{evaluated.get('protocol', '?')} seed {evaluated.get('seed', '?')}",
+    }
 
 
 class _StepFailed(Exception):
@@ -183,7 +230,15 @@ def _describe_training(settings: Settings, result: TrainingResult) -> str:
 
 
 def _describe_registration(info: VersionInfo) -> str:
-    return f"{info.name} version {info.version} is challenger"
+    return f"refit on {describe_fit(info)}; {info.name} version {info.version} is challenger"
+
+
+def describe_fit(info: VersionInfo) -> str:
+    """``all 1,234 rows`` (or ``train 987 rows``) from a version's tags; "" when it has none."""
+    fit_on, rows = info.tags.get(TAG_FIT_ON, ""), info.tags.get(TAG_FIT_ROWS, "")
+    if not fit_on:
+        return ""
+    return f"{fit_on} {int(rows):,} rows" if rows.isdigit() else fit_on
 
 
 def _describe_promotion(result: PromotionResult) -> str:

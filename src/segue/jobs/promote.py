@@ -18,6 +18,7 @@ from pathlib import Path
 
 from segue.evaluation.protocols import default_protocol
 from segue.jobs.evaluate import rescore_saved_model
+from segue.jobs.train import load_dataset
 from segue.settings import Settings
 from segue.tracking.locks import promotion_lock
 from segue.tracking.package_cache import fetch_package_dir
@@ -170,8 +171,8 @@ class _Gate:
         challenger = self.registry.version_by_alias(self.name, CHALLENGER)
         if challenger is None:
             raise PromotionError(
-                f"{self.name} has no challenger; register a model first "
-                "(segue train or segue pipeline run)"
+                f"{self.name} has no challenger; register one first with "
+                f"`segue train --register --task {self.task}` or `segue pipeline run`"
             )
         return challenger
 
@@ -194,14 +195,21 @@ class _Gate:
     ) -> _Comparison:
         """Both versions on the test split the challenger's protocol makes of ``data_dir``.
 
-        Items are matched by key, so a version trained on an older catalogue is scored on the
+        A version already evaluated on exactly this dataset and protocol keeps its registered
+        metrics: it was refit on all of that dataset before it was registered, so scoring it again
+        on the split's test cases would count items it has seen. Any other version is re-scored,
+        items matched by key, so a version trained on an older catalogue is scored on the
         current one; targets it does not know count as misses. A champion trained on older data
         may have seen some of today's test cases, which can only flatter it: the gate errs
         towards keeping it.
         """
         protocol = challenger.protocol or default_protocol(self.task)
-        results = []
+        fingerprint = load_dataset(data_dir).fingerprint
+        metrics = []
         for info in (challenger, champion):
+            if info.dataset_fingerprint == fingerprint and info.protocol == protocol:
+                metrics.append(info.metrics)
+                continue
             package_dir = fetch_package_dir(self.registry, info)
             try:
                 rescored = rescore_saved_model(
@@ -212,10 +220,9 @@ class _Gate:
                 raise PromotionError(
                     f"cannot re-evaluate {info.name} version {info.version} on {data_dir}: {error}"
                 ) from error
-            results.append(rescored)
-        fingerprint = results[0].dataset.fingerprint
-        where = f"dataset {fingerprint} ({results[0].protocol} test split, re-evaluated)"
-        return _Comparison(results[0].test_metrics, results[1].test_metrics, where)
+            metrics.append(rescored.test_metrics)
+        where = f"dataset {fingerprint} ({protocol} test split, re-evaluated)"
+        return _Comparison(metrics[0], metrics[1], where)
 
 
 def _move_champion(registry: Registry, name: str, result: PromotionResult) -> None:

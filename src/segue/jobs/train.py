@@ -29,9 +29,12 @@ from segue.evaluation.protocols import (
     is_leaky,
 )
 from segue.evaluation.report import LeaderboardRow, plot_learning_curve
+from segue.jobs.engines import ScorerFit, fit_here, scorer_fit
 from segue.jobs.memory import PeakMemory
 from segue.models.base import TASKS, Scorer, create_model, model_class
+from segue.models.distributed import join_process_group
 from segue.models.tuned import resolve_params
+from segue.monitoring.drift import reference_profile
 from segue.settings import Settings
 from segue.tracking.package import ModelPackage, histories_by_id
 from segue.tracking.runs import VALIDATION_PREFIX, TrackingStore, open_tracking
@@ -129,11 +132,15 @@ def run_training(
     track: bool = True,
     leaky: bool = False,
     progress: bool = True,
+    engine: str = "local",
+    workers: int | None = None,
 ) -> TrainingResult:
     """Split the dataset, fit the model, measure it on validation and test, record an MLflow run.
 
     ``params`` override the settings and the tuned config. ``leaky`` (random-holdout only)
     reproduces the original design's inflated figure and is labelled wherever it is recorded.
+    ``engine`` "ray" fits on ``workers`` Ray Train workers (``segue.jobs.engines``); started by
+    torchrun, every rank runs this job and rank 0 alone records the run.
     """
     check_task_and_algorithm(task, algorithm)
     dataset = load_dataset(dataset_dir)
@@ -147,6 +154,7 @@ def run_training(
         params=resolve_params(settings, task, algorithm, params),
         track=track,
         progress=progress,
+        fit=scorer_fit(settings.distributed, engine, workers),
     )
 
 
@@ -163,10 +171,20 @@ def train_on_split(
     parent_run_id: str | None = None,
     run_name: str | None = None,
     progress: bool = True,
+    fit: ScorerFit = fit_here,
 ) -> TrainingResult:
     """Fit ``algorithm`` with exactly ``params`` on ``split`` and measure it (one MLflow run)."""
     check_task_and_algorithm(task, algorithm)
-    scorer = create_model(algorithm, params, seed=settings.evaluation.seed)
+    world = join_process_group(
+        settings.distributed.collective_timeout_seconds, settings.distributed.backend
+    )
+    track = track and world.is_primary  # one run per training: rank 0's
+    scorer = create_model(
+        algorithm,
+        params,
+        seed=settings.evaluation.seed,
+        memory_limit_gb=settings.training.memory_limit_gb,
+    )
     protocol = get_protocol(split.protocol)
     run_id = None
     if track:
@@ -181,8 +199,22 @@ def train_on_split(
         validation = split.validation if len(split.validation) else None
         with PeakMemory() as memory:
             started = time.perf_counter()
-            scorer.fit(split.train, validation)
+            scorer = fit(scorer, split.train, validation)
             fit_seconds = time.perf_counter() - started
+        if not world.is_primary:
+            # The ranks fitted the same weights together; rank 0 alone measures and records them.
+            return TrainingResult(
+                task,
+                scorer,
+                dict(params),
+                split,
+                dataset,
+                validation_metrics={},
+                test_metrics={},
+                run_id=None,
+                fit_seconds=fit_seconds,
+                peak_memory_mb=memory.peak_mb,
+            )
         cutoffs = evaluation_cutoffs(settings)
         counts = split.train.item_counts()
         validation_metrics = protocol.evaluate(
@@ -191,7 +223,7 @@ def train_on_split(
         if scorer.refit_with_validation and len(split.validation) and not is_leaky(split.protocol):
             with PeakMemory() as memory:
                 started = time.perf_counter()
-                scorer.fit(with_validation(split))
+                scorer = fit(scorer, with_validation(split), None)
                 fit_seconds = time.perf_counter() - started
         test_metrics = protocol.evaluate(
             scorer, split.test, cutoffs, item_counts=counts, progress=progress
@@ -294,21 +326,97 @@ def log_training_result(
         store.log_artifacts(run_id, directory)
 
 
-def package_from_training(result: TrainingResult) -> ModelPackage:
-    """The servable package of a training run: scorer, catalogue, known histories, provenance.
+FIT_ON_ALL = "all"  # the registered model: refit on every interaction of the dataset
+FIT_ON_TRAIN = "train"  # the evaluated model: fit on the split's training rows
 
-    User-items packages keep every user's full known history (to answer "recommend for user u"
-    and to exclude what u already has); next-song requests carry their own songs.
+
+@dataclass(frozen=True)
+class ServingFit:
+    """The model that is registered: the evaluated algorithm and config fit again on all of the
+    dataset, once the split has measured it."""
+
+    scorer: Scorer
+    rows: int  # interactions it was fit on: every interaction of the dataset
+    epochs: int | None  # neural models: the epoch count early stopping chose; else None
+    seconds: float
+
+
+def chosen_epochs(scorer: Scorer) -> int | None:
+    """The epoch whose weights early stopping kept (the first best validation NDCG@k), the last
+    epoch when training ran without validation, None for a model trained without epochs."""
+    history = scorer.training_history
+    if not history:
+        return None
+    metric = f"val_ndcg_at_{scorer.validation_k}"
+    measured = [record for record in history if metric in record]
+    if not measured:
+        return int(history[-1]["epoch"])
+    return int(max(measured, key=lambda record: record[metric])["epoch"])
+
+
+def evaluated_fit_rows(result: TrainingResult) -> int:
+    """How many interactions the evaluated model was fit on (train, plus validation targets for
+    the closed-form models refitted before the test evaluation)."""
+    split = result.split
+    if result.model.refit_with_validation and len(split.validation) and not result.leaky:
+        return with_validation(split).n_interactions
+    return split.train.n_interactions
+
+
+def fit_on_all_data(result: TrainingResult) -> ServingFit:
+    """Fit ``result``'s algorithm with the same params again on every interaction of its dataset.
+
+    The split's test targets are what the evaluation scored the model on; the model that serves
+    should know them too. Neural models train for the epoch count early stopping chose, without
+    validation (there is nothing left to validate on).
     """
     dataset = result.dataset
-    histories = (
-        histories_by_id(dataset.sequences(history_order(dataset)))
-        if result.task == "user-items"
-        else {}
+    everything = dataset.sequences(history_order(dataset))
+    params = dict(result.params)
+    epochs = chosen_epochs(result.model)
+    if epochs is not None and "epochs" in result.model.config_class.model_fields:
+        params["epochs"] = epochs
+    scorer = create_model(
+        result.model.name,
+        params,
+        seed=result.model.seed,
+        validation_k=result.model.validation_k,
+        memory_limit_gb=result.model.memory_limit_gb,
     )
+    started = time.perf_counter()
+    scorer.fit(everything)
+    return ServingFit(scorer, everything.n_interactions, epochs, time.perf_counter() - started)
+
+
+def package_from_training(
+    result: TrainingResult, serving: ServingFit | None = None
+) -> ModelPackage:
+    """The servable package of a training run: scorer, catalogue, known histories, provenance.
+
+    With ``serving`` (from :func:`fit_on_all_data`) the package holds the model refit on all of
+    the dataset (``fit_on`` "all"); without it, the evaluated model (``fit_on`` "train"). Either
+    way ``metrics`` are the split's test metrics and ``evaluated_on`` names that split.
+    User-items packages keep every user's full known history (to answer "recommend for user u"
+    and to exclude what u already has); next-song requests carry their own songs. The package
+    also holds the input profile of its training data (``reference.json``), so monitoring can
+    measure drift without the data.
+    """
+    dataset = result.dataset
+    sequences = dataset.sequences(history_order(dataset))
+    histories = histories_by_id(sequences) if result.task == "user-items" else {}
+    counts = dataset.items.sort_values("item", kind="stable")["count"].to_numpy()
+    scorer = serving.scorer if serving is not None else result.model
+    evaluated_rows = evaluated_fit_rows(result)
+    fit = (
+        {"fit_on": FIT_ON_ALL, "fit_rows": serving.rows}
+        if serving is not None
+        else {"fit_on": FIT_ON_TRAIN, "fit_rows": evaluated_rows}
+    )
+    if serving is not None and serving.epochs is not None:
+        fit["fit_epochs"] = serving.epochs
     return ModelPackage(
         task=result.task,
-        scorer=result.model,
+        scorer=scorer,
         items=dataset.items,
         user_histories=histories,
         aliases=dataset.aliases,
@@ -318,15 +426,23 @@ def package_from_training(result: TrainingResult) -> ModelPackage:
                 "directory": str(dataset.directory),
                 "kind": dataset.kind,
                 "n_items": dataset.n_items,
+                "n_interactions": len(dataset.interactions),
             },
             "split": {
                 "protocol": result.split.protocol,
                 "seed": result.split.seed,
                 "description": result.split.description,
             },
+            **fit,
+            "evaluated_on": {
+                "protocol": result.split.protocol,
+                "seed": result.split.seed,
+                "fit_rows": evaluated_rows,
+            },
             "metrics": result.test_metrics,
             "validation_metrics": result.validation_metrics,
-            "config": result.model.describe(),
+            "config": scorer.describe(),
             "run_id": result.run_id or "",
         },
+        reference=reference_profile(result.task, sequences, counts, seed=result.split.seed),
     )

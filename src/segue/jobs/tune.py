@@ -10,18 +10,30 @@ trial's parameters go to the tuned config (``segue.models.tuned``), which every 
 above the settings and below ``--set``.
 
 Studies persist in an Optuna RDB storage (``segue.tracking.stores.optuna_storage_url``) so a
-search can be resumed with the same ``--study-name``.
+search can be resumed with the same ``--study-name``, and shared: ``--workers N`` runs N worker
+processes on the one study (PostgreSQL in the team setup; SQLite serialises their writes, which
+is fine on one machine). The parent creates the study, gives each worker its share of the
+trials, so the count is exact, and writes the best config once, after every worker has ended.
+Trial numbers come from the storage, so none repeats; every worker's trials are nested runs of
+the one parent run. The same ``segue tune`` on other machines against the same storage and
+``--study-name`` joins the same search.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.connection
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tqdm.auto import tqdm
+
+from segue.data.dataset import Dataset
+from segue.data.interactions import Split
 from segue.jobs.train import (
     TrainingResult,
     check_task_and_algorithm,
@@ -32,7 +44,7 @@ from segue.jobs.train import (
 from segue.models.base import model_class
 from segue.models.tuned import write_tuned_params
 from segue.settings import Settings
-from segue.tracking.runs import open_tracking
+from segue.tracking.runs import TrackingStore, open_tracking
 from segue.tracking.stores import OPTUNA_SCHEMA, optuna_schema_database, optuna_storage_url
 
 if TYPE_CHECKING:
@@ -163,6 +175,7 @@ class TuningResult:
     new_trials: int
     tuned_path: Path
     parent_run_id: str | None
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -192,6 +205,26 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         raise TuningError(f"cannot open the study storage {url}: {error}") from error
 
 
+def open_study(
+    study_name: str, storage_url: str, *, seed: int, shared: bool = False
+) -> optuna.Study:
+    """The study ``study_name`` (maximised), created on first use.
+
+    A ``shared`` study is run by several processes at once: its sampler pretends the trials
+    still running scored badly ("constant liar"), so workers do not all try the same point.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(
+        study_name=study_name,
+        storage=open_storage(storage_url),
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=shared),
+        load_if_exists=True,
+    )
+
+
 def run_study(
     study_name: str,
     storage_url: str,
@@ -202,69 +235,130 @@ def run_study(
     progress: bool = True,
 ) -> StudyOutcome:
     """Run ``trials`` more trials of ``objective`` (maximised) in a possibly resumed study."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=study_name,
-        storage=open_storage(storage_url),
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        load_if_exists=True,
-    )
+    study = open_study(study_name, storage_url, seed=seed)
     before = len(study.trials)
     study.optimize(objective, n_trials=trials, show_progress_bar=progress)
-    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not completed:
-        raise TuningError(f"study {study_name!r} has no completed trial")
-    return StudyOutcome(study.best_trial, len(study.trials), len(study.trials) - before)
+    return _outcome(study, before)
 
 
-def tune(
+def _outcome(study: optuna.Study, before: int) -> StudyOutcome:
+    import optuna
+
+    trials = study.get_trials(deepcopy=False)
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
+        raise TuningError(f"study {study.study_name!r} has no completed trial")
+    return StudyOutcome(study.best_trial, len(trials), len(trials) - before)
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What a worker process needs to run its share of a study's trials (picklable)."""
+
+    settings_json: str
+    task: str
+    algorithm: str
+    dataset_dir: str
+    protocol: str | None
+    study_name: str
+    storage_url: str
+    parent_run_id: str | None
+    seed: int
+
+
+def trial_shares(trials: int, workers: int) -> list[int]:
+    """``trials`` split over at most ``workers`` workers, as evenly as can be (none gets 0)."""
+    base, extra = divmod(trials, workers)
+    return [base + (1 if index < extra else 0) for index in range(min(workers, trials))]
+
+
+def run_shared_study(
+    plan: TrialPlan, *, trials: int, workers: int, progress: bool = True
+) -> StudyOutcome:
+    """Run exactly ``trials`` more trials of the study in ``workers`` worker processes.
+
+    The study is created here first, so the workers only ever load it. The bar follows the
+    trials finished in the storage. A worker that fails fails the run once all have ended (the
+    trials the others finished stay in the study).
+    """
+    import optuna
+
+    study = open_study(plan.study_name, plan.storage_url, seed=plan.seed)
+    before = len(study.get_trials(deepcopy=False))
+    finished = (
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.FAIL,
+    )
+    done_before = len(study.get_trials(deepcopy=False, states=finished))
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked locks
+    processes = [
+        context.Process(
+            target=run_worker, args=(plan, share, index), name=f"segue-tune-worker-{index}"
+        )
+        for index, share in enumerate(trial_shares(trials, workers))
+    ]
+    try:
+        for process in processes:
+            process.start()
+        description = f"tuning ({len(processes)} workers)"
+        with tqdm(total=trials, desc=description, unit="trial", disable=not progress) as bar:
+            running = list(processes)
+            while running:
+                multiprocessing.connection.wait([p.sentinel for p in running], timeout=1.0)
+                running = [p for p in running if p.is_alive()]
+                done = len(study.get_trials(deepcopy=False, states=finished)) - done_before
+                if min(done, trials) > bar.n:
+                    bar.update(min(done, trials) - bar.n)
+    finally:
+        for process in processes:
+            if process.is_alive():  # the parent was interrupted: its workers end with it
+                process.terminate()
+            process.join()
+    failed = [f"worker {n} (exit code {p.exitcode})" for n, p in enumerate(processes) if p.exitcode]
+    if failed:
+        raise TuningError(f"tuning failed in {', '.join(failed)}; its error is printed above")
+    return _outcome(study, before)
+
+
+def run_worker(plan: TrialPlan, trials: int, worker: int) -> None:
+    """One worker process: ``trials`` trials of the shared study, each a nested run."""
+    settings = Settings.model_validate_json(plan.settings_json)
+    dataset = load_dataset(plan.dataset_dir)
+    split = prepare_split(settings, plan.task, dataset, plan.protocol)
+    store = open_tracking(settings) if plan.parent_run_id is not None else None
+    objective = trial_objective(
+        settings,
+        plan.task,
+        plan.algorithm,
+        dataset,
+        split,
+        store=store,
+        parent_run_id=plan.parent_run_id,
+        worker=worker,
+    )
+    # A seed per worker: the same seed would make every worker start from the same points.
+    study = open_study(plan.study_name, plan.storage_url, seed=plan.seed + worker, shared=True)
+    study.optimize(objective, n_trials=trials)
+
+
+def trial_objective(
     settings: Settings,
     task: str,
     algorithm: str,
-    dataset_dir: str | Path,
+    dataset: Dataset,
+    split: Split,
     *,
-    trials: int,
-    study_name: str | None = None,
-    protocol: str | None = None,
-    track: bool = True,
-    progress: bool = True,
-) -> TuningResult:
-    """Run ``trials`` more trials of a (possibly resumed) study and write the best config.
-
-    Each trial fits on the training part of one fixed split and is scored on its validation
-    cases: ``validation`` ``ndcg_at_<k>``, with ``k`` from the settings. Test cases are never
-    looked at.
-    """
-    if trials < 1:
-        raise TuningError("--trials must be at least 1")
-    check_task_and_algorithm(task, algorithm)
+    store: TrackingStore | None,
+    parent_run_id: str | None,
+    worker: int = 0,
+) -> Objective:
+    """Fit on the split's training part with the trial's parameters; return its validation
+    metric. With a ``store``, each trial is a run nested under ``parent_run_id``."""
     space = search_space_for(algorithm)
     fields = set(model_class(algorithm).config_class.model_fields)
-    dataset = load_dataset(dataset_dir)
-    split = prepare_split(settings, task, dataset, protocol)
-    if not len(split.validation):
-        raise TuningError(f"{dataset.directory}: the split has no validation cases to tune on")
-    metric = f"ndcg_at_{settings.evaluation.k}"
-    name = study_name or default_study_name(task, algorithm, split.protocol, dataset.fingerprint)
-    storage_url = optuna_storage_url(settings)
     base_params = settings.model_params(algorithm)
-
-    store, parent_run_id = None, None
-    if track:
-        store = open_tracking(settings)
-        parent_run_id = store.start_run(
-            f"tune {task}/{algorithm}",
-            {
-                "segue.task": task,
-                "segue.model": algorithm,
-                "segue.study": name,
-                "dataset_fingerprint": dataset.fingerprint,
-                "split_protocol": split.protocol,
-            },
-        )
+    metric = tuning_metric(settings)
+    track = store is not None
 
     def objective(trial: optuna.Trial) -> float:
         suggested = {k: v for k, v in space(trial).items() if k in fields}
@@ -281,20 +375,99 @@ def tune(
             run_name=f"trial {trial.number}",
             progress=False,
         )
+        if store is not None and result.run_id:
+            store.set_tags(
+                result.run_id, {"segue.trial": trial.number, "segue.tuning_worker": worker}
+            )
         trial.set_user_attr("run_id", result.run_id or "")
         trial.set_user_attr("fit_seconds", result.fit_seconds)
+        trial.set_user_attr("worker", worker)
         return result.validation_metrics[metric]
+
+    return objective
+
+
+def tuning_metric(settings: Settings) -> str:
+    """What a trial is scored by: validation NDCG at ``evaluation.k``."""
+    return f"ndcg_at_{settings.evaluation.k}"
+
+
+def tune(
+    settings: Settings,
+    task: str,
+    algorithm: str,
+    dataset_dir: str | Path,
+    *,
+    trials: int,
+    workers: int = 1,
+    study_name: str | None = None,
+    protocol: str | None = None,
+    track: bool = True,
+    progress: bool = True,
+) -> TuningResult:
+    """Run ``trials`` more trials of a (possibly resumed) study and write the best config.
+
+    Each trial fits on the training part of one fixed split and is scored on its validation
+    cases: ``validation`` ``ndcg_at_<k>``, with ``k`` from the settings. Test cases are never
+    looked at. ``workers`` > 1 runs the trials in that many worker processes on the one study.
+    """
+    if trials < 1:
+        raise TuningError("--trials must be at least 1")
+    if workers < 1:
+        raise TuningError("--workers must be at least 1")
+    check_task_and_algorithm(task, algorithm)
+    search_space_for(algorithm)
+    fields = set(model_class(algorithm).config_class.model_fields)
+    dataset = load_dataset(dataset_dir)
+    split = prepare_split(settings, task, dataset, protocol)
+    if not len(split.validation):
+        raise TuningError(f"{dataset.directory}: the split has no validation cases to tune on")
+    metric = tuning_metric(settings)
+    name = study_name or default_study_name(task, algorithm, split.protocol, dataset.fingerprint)
+    storage_url = optuna_storage_url(settings)
+
+    store, parent_run_id = None, None
+    if track:
+        store = open_tracking(settings)
+        parent_run_id = store.start_run(
+            f"tune {task}/{algorithm}",
+            {
+                "segue.task": task,
+                "segue.model": algorithm,
+                "segue.study": name,
+                "segue.tuning_workers": str(workers),
+                "dataset_fingerprint": dataset.fingerprint,
+                "split_protocol": split.protocol,
+            },
+        )
 
     failed = False
     try:
-        outcome = run_study(
-            name,
-            storage_url,
-            objective,
-            trials=trials,
-            seed=settings.evaluation.seed,
-            progress=progress,
-        )
+        if workers == 1:
+            objective = trial_objective(
+                settings, task, algorithm, dataset, split, store=store, parent_run_id=parent_run_id
+            )
+            outcome = run_study(
+                name,
+                storage_url,
+                objective,
+                trials=trials,
+                seed=settings.evaluation.seed,
+                progress=progress,
+            )
+        else:
+            plan = TrialPlan(
+                settings_json=settings.model_dump_json(),
+                task=task,
+                algorithm=algorithm,
+                dataset_dir=str(dataset.directory),
+                protocol=protocol,
+                study_name=name,
+                storage_url=storage_url,
+                parent_run_id=parent_run_id,
+                seed=settings.evaluation.seed,
+            )
+            outcome = run_shared_study(plan, trials=trials, workers=workers, progress=progress)
     except BaseException:
         failed = True
         raise
@@ -329,4 +502,5 @@ def tune(
         outcome.new_trials,
         tuned_path,
         parent_run_id,
+        workers,
     )

@@ -51,6 +51,12 @@ class AlsScorer(Scorer):
             model.fit(train.to_csr(), show_progress=False)
         self._set_item_factors(np.asarray(model.item_factors, dtype=np.float32))
 
+    def estimate_fit_bytes(self, train: Interactions) -> int:
+        """User and item factors (float32, plus implicit's solver copies), the confidence matrix
+        and its transpose, and the float64 factors this class keeps for scoring."""
+        factors = self.config.factors
+        return 48 * train.n_interactions + 16 * factors * (len(train) + 2 * train.n_items)
+
     def _set_item_factors(self, item_factors: np.ndarray) -> None:
         self.item_factors = item_factors
         factors = item_factors.astype(np.float64)

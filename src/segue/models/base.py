@@ -3,6 +3,10 @@
 A model *scores*: given ordered histories of item indices it returns one score per catalogue item
 (NaN where it cannot score). Excluding seen items, ban lists and top-K happen once, in
 ``segue.ranking`` and ``segue.evaluation``. Models save as arrays plus JSON, never pickles.
+
+A model also knows its size: before ``fit`` allocates anything it estimates the memory the fit
+will need (``estimate_fit_bytes``) and refuses with a ``FitTooLargeError`` when that is above the
+memory the machine has available or the configured cap (``training.memory_limit_gb``).
 """
 
 from __future__ import annotations
@@ -38,10 +42,54 @@ _MODEL_PATHS: dict[str, str] = {
 MODEL_NAMES: tuple[str, ...] = tuple(_MODEL_PATHS)
 CONFIG_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
+GIGABYTE = 1024**3
+# Evaluation scores this many cases per model call (the neural trainer validates the same way).
+SCORING_BATCH = 512
 
 
 class ModelError(ValueError):
     """An unknown model name, a bad config, or a saved model that cannot be read."""
+
+
+class FitTooLargeError(ModelError):
+    """A fit whose estimated memory is above what the machine has or the configured cap."""
+
+    def __init__(self, message: str, *, estimate_bytes: int, limit_bytes: int) -> None:
+        super().__init__(message)
+        self.estimate_bytes = estimate_bytes
+        self.limit_bytes = limit_bytes
+
+
+def format_bytes(count: float) -> str:
+    """1.5 GB, 380 MB, 12 kB: how the memory guard speaks."""
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
+        if count >= size:
+            return f"{count / size:,.1f} {unit}"
+    return f"{int(count)} B"
+
+
+def trained_parameter_bytes(parameters: int) -> int:
+    """Memory of ``parameters`` float32 weights trained with Adam: weights, gradients, 2 moments."""
+    return 16 * parameters
+
+
+def scoring_bytes(n_items: int, rows: int = SCORING_BATCH) -> int:
+    """Scoring ``rows`` histories against the catalogue: scores, their masked copy and the top-K
+    selection's negated copy (float32 each), as validation and evaluation do."""
+    return 12 * rows * n_items
+
+
+def network_fit_bytes(
+    *, parameters: int, logits: int, n_items: int, n_interactions: int, example_bytes: int = 16
+) -> int:
+    """A neural fit: trained parameters, one batch's ``logits`` entries (float32 values, their
+    softmax and gradient), the training examples and the validation scoring of a batch."""
+    return (
+        trained_parameter_bytes(parameters)
+        + 12 * logits
+        + example_bytes * n_interactions
+        + scoring_bytes(n_items)
+    )
 
 
 class ModelConfig(BaseModel):
@@ -62,7 +110,12 @@ class Scorer(ABC):
     refit_with_validation: ClassVar[bool] = True
 
     def __init__(
-        self, config: ModelConfig | None = None, *, seed: int = 0, validation_k: int = 10
+        self,
+        config: ModelConfig | None = None,
+        *,
+        seed: int = 0,
+        validation_k: int = 10,
+        memory_limit_gb: float = 0.0,
     ) -> None:
         self.config = config if config is not None else self.config_class()
         if not isinstance(self.config, self.config_class):
@@ -70,6 +123,8 @@ class Scorer(ABC):
         self.seed = seed
         # The cut-off neural models early-stop on (validation NDCG@k): the evaluation's k.
         self.validation_k = validation_k
+        # training.memory_limit_gb: a fit estimated above it is refused (0 = the machine's).
+        self.memory_limit_gb = memory_limit_gb
         self.n_items = 0
         # Per-epoch records ({"epoch", "loss", "val_ndcg_at_10", ...}) for neural models.
         self.training_history: list[dict[str, float]] = []
@@ -89,17 +144,55 @@ class Scorer(ABC):
     @abstractmethod
     def _restore(self, state: dict[str, np.ndarray]) -> None: ...
 
+    def estimate_fit_bytes(self, train: Interactions) -> int:
+        """Memory ``fit(train)`` will need at its peak, estimated from sizes alone (no allocation).
+
+        The default suits models whose arrays grow with the catalogue and the interactions (a
+        few vectors per item, a sparse matrix of the pairs): 64 bytes per item and per
+        interaction. Models with dense or per-pair work arrays override it.
+        """
+        return 64 * (train.n_items + train.n_interactions)
+
+    def fit_alternative(self, train: Interactions) -> str:
+        """What to use instead when the fit is too large (said in the refusal)."""
+        return (
+            "fit on fewer items (raise data.min_item_count) or use a lighter model "
+            "(item-knn for user-items, markov for next-song)"
+        )
+
     # -- the public contract -------------------------------------------------------------------
     def fit(self, train: Interactions, validation: Holdout | None = None) -> Self:
         if train.n_items <= 0:
             raise ModelError(f"{self.name}: cannot fit on an empty catalogue")
+        self.check_fit_memory(train)
         self.n_items = train.n_items
         self.training_history = []
         self._fit(train, validation)
         return self
 
+    def check_fit_memory(self, train: Interactions) -> None:
+        """Refuse (``FitTooLargeError``) a fit estimated above the memory available or the cap."""
+        import psutil  # ~80 ms to import; only a fit needs it
+
+        estimate = int(self.estimate_fit_bytes(train))
+        available = int(psutil.virtual_memory().available)
+        limit, source = available, "available on this machine"
+        cap = int(self.memory_limit_gb * GIGABYTE)
+        if 0 < cap < available:
+            limit, source = cap, "cap training.memory_limit_gb"
+        if estimate <= limit:
+            return
+        raise FitTooLargeError(
+            f"{self.name}: fitting {train.n_items:,} items and {train.n_interactions:,} "
+            f"interactions needs about {format_bytes(estimate)}, above the {format_bytes(limit)} "
+            f"{source}. Instead: {self.fit_alternative(train)}.",
+            estimate_bytes=estimate,
+            limit_bytes=limit,
+        )
+
     def score(self, histories: Sequence[Sequence[int] | np.ndarray]) -> np.ndarray:
-        """Float32 scores (batch, n_items). Unknown indices (-1 or out of range) are ignored."""
+        """Float32 scores (batch, n_items), a fresh array the caller may change. Unknown indices
+        (-1 or out of range) are ignored."""
         if self.n_items <= 0:
             raise ModelError(f"{self.name}: score() called before fit() or load()")
         cleaned = [as_history(history, self.n_items) for history in histories]
@@ -143,15 +236,23 @@ def model_class(name: str) -> type[Scorer]:
 
 
 def create_model(
-    name: str, params: dict[str, Any] | None = None, *, seed: int = 0, validation_k: int = 10
+    name: str,
+    params: dict[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    validation_k: int = 10,
+    memory_limit_gb: float = 0.0,
 ) -> Scorer:
-    """A fresh model from its name and a (possibly partial) hyperparameter table."""
+    """A fresh model from its name and a (possibly partial) hyperparameter table.
+
+    ``memory_limit_gb`` caps what its fit may need (0 = the memory the machine has available).
+    """
     cls = model_class(name)
     try:
         config = cls.config_class(**(params or {}))
     except ValueError as error:
         raise ModelError(f"{name}: invalid hyperparameters: {error}") from error
-    return cls(config, seed=seed, validation_k=validation_k)
+    return cls(config, seed=seed, validation_k=validation_k, memory_limit_gb=memory_limit_gb)
 
 
 def load_model(directory: str | Path) -> Scorer:

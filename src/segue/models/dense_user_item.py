@@ -17,7 +17,8 @@ from pydantic import Field
 from torch import nn
 
 from segue.data.interactions import Holdout, Interactions
-from segue.models.base import ModelConfig, Scorer
+from segue.models.base import ModelConfig, Scorer, network_fit_bytes
+from segue.models.distributed import rank_batches
 from segue.models.trainer import (
     BatchFactory,
     arrays_to_state,
@@ -32,12 +33,12 @@ def history_rows(histories: list[np.ndarray], n_items: int) -> torch.Tensor:
 
 
 def shuffled_row_batches(matrix: sp.csr_matrix, batch_size: int) -> BatchFactory:
-    """Each epoch, the matrix's rows in a fresh order, as dense (batch, n_items) tensors."""
+    """Each epoch, the matrix's rows in a fresh order, as dense (batch, n_items) tensors (in a
+    distributed fit, this rank's share of each global batch of ``batch_size`` rows per rank)."""
 
     def batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
-        order = rng.permutation(matrix.shape[0])
-        for start in range(0, len(order), batch_size):
-            yield (torch.from_numpy(matrix[order[start : start + batch_size]].toarray()),)
+        for rows in rank_batches(rng.permutation(matrix.shape[0]), batch_size):
+            yield (torch.from_numpy(matrix[rows].toarray()),)
 
     return batches
 
@@ -80,6 +81,19 @@ class DenseUserItemScorer(Scorer):
             torch.manual_seed(self.seed)
             network = self._build_network()
         return network.eval()
+
+    def estimate_fit_bytes(self, train: Interactions) -> int:
+        """The item-wide input and output layers (items x hidden_size each) dominate the
+        network; a batch is dense rows over the catalogue, in and out."""
+        items = train.n_items
+        hidden = int(getattr(self.config, "hidden_size", 0))
+        return network_fit_bytes(
+            parameters=2 * items * hidden,
+            logits=2 * self.config.batch_size * items,
+            n_items=items,
+            n_interactions=train.n_interactions,
+            example_bytes=48,
+        )
 
     def _fit(self, train: Interactions, validation: Holdout | None) -> None:
         self.network = self._seeded_network()

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from segue.data.interactions import Holdout, Interactions
 from segue.models.base import ModelConfig, Scorer
+from segue.models.weight_rows import sum_sparse_rows
 
 # Columns of the item-item matrix computed densely at once; bounds memory to n_items x this.
 _BLOCK_SIZE = 1024
@@ -72,9 +73,20 @@ class ItemKnnScorer(Scorer):
             train.to_csr(), self.config.neighbours, self.config.shrinkage
         )
 
+    def estimate_fit_bytes(self, train: Interactions) -> int:
+        """Copies of the binary matrix, one block of dense similarity columns (co-counts,
+        denominators, similarities as float32, argpartition's int64 indices) and the kept pairs."""
+        items = train.n_items
+        block = min(_BLOCK_SIZE, items)
+        kept = 24 * items * min(self.config.neighbours, items)
+        return 48 * train.n_interactions + 20 * items * block + kept
+
+    def fit_alternative(self, train: Interactions) -> str:
+        return "fit on fewer items (raise data.min_item_count) or keep fewer neighbours"
+
     def _score(self, histories: list[np.ndarray]) -> np.ndarray:
-        rows = Interactions(histories, self.n_items).to_csr()
-        return (rows @ self.similarity).toarray()
+        # The sum of the history's similarity rows, gathered (equal to the sparse product).
+        return sum_sparse_rows(histories, self.similarity)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {

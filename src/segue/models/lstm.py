@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional
 
 from segue.data.interactions import Holdout, Interactions
-from segue.models.base import ModelConfig, Scorer
+from segue.models.base import ModelConfig, Scorer, network_fit_bytes
 from segue.models.sequence_training import (
     build_seeded,
     pad_histories,
@@ -63,6 +63,21 @@ class LstmScorer(Scorer):
     uses_order = True
     refit_with_validation = False
     config: LstmConfig
+
+    def estimate_fit_bytes(self, train: Interactions) -> int:
+        """Song embeddings and the song-wide output layer, trained with Adam; a batch's logits
+        over the whole catalogue (this model always uses the full softmax); the windows."""
+        config, items = self.config, train.n_items
+        hidden = config.hidden_size
+        return network_fit_bytes(
+            parameters=(items + 1) * config.embedding_dim
+            + (config.dense_size + 1) * items
+            + 4 * config.num_layers * (config.embedding_dim + hidden + 2) * hidden,
+            logits=config.batch_size * items,
+            n_items=items,
+            n_interactions=train.n_interactions,
+            example_bytes=8 * (config.window + 1),
+        )
 
     def _fit(self, train: Interactions, validation: Holdout | None) -> None:
         self.popularity = popularity_scores(train.item_counts())

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional
 
 from segue.data.interactions import Holdout, Interactions
-from segue.models.base import ModelConfig, Scorer
+from segue.models.base import ModelConfig, Scorer, network_fit_bytes
 from segue.models.sequence_training import (
     build_seeded,
     pad_histories,
@@ -126,6 +126,22 @@ class SasRecScorer(Scorer):
     uses_order = True
     refit_with_validation = False
     config: SasRecConfig
+
+    def estimate_fit_bytes(self, train: Interactions) -> int:
+        """Item embeddings and output vectors, trained with Adam, and one batch's logits: over
+        the catalogue, or over the sampled candidates above ``full_softmax_max_items``."""
+        config, items = self.config, train.n_items
+        positions = config.batch_size * config.max_length
+        candidates = items
+        if items > config.full_softmax_max_items:
+            candidates = min(items, config.sampled_negatives + positions)
+        return network_fit_bytes(
+            parameters=(items + 1 + config.max_length) * config.embedding_dim
+            + 8 * config.num_blocks * config.embedding_dim**2,
+            logits=positions * candidates,
+            n_items=items,
+            n_interactions=train.n_interactions,
+        )
 
     def _fit(self, train: Interactions, validation: Holdout | None) -> None:
         counts = train.item_counts()

@@ -18,6 +18,7 @@ from torch.nn import functional
 
 from segue.data.interactions import Holdout, Interactions
 from segue.models.base import Scorer
+from segue.models.distributed import rank_batches
 from segue.models.trainer import train_scorer_network
 
 NetworkT = TypeVar("NetworkT", bound=nn.Module)
@@ -86,10 +87,9 @@ def window_examples(
 def shuffled_batches(
     n_rows: int, batch_size: int, rng: np.random.Generator
 ) -> Iterator[np.ndarray]:
-    """Row indices of one epoch in random order, ``batch_size`` at a time."""
-    order = rng.permutation(n_rows)
-    for start in range(0, n_rows, batch_size):
-        yield order[start : start + batch_size]
+    """Row indices of one epoch in random order, ``batch_size`` at a time (in a distributed fit,
+    this rank's share of each global batch of ``batch_size`` rows per rank)."""
+    yield from rank_batches(rng.permutation(n_rows), batch_size)
 
 
 def sampling_distribution(item_counts: np.ndarray) -> np.ndarray:

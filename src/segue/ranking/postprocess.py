@@ -4,7 +4,8 @@
            -> optional re-rank (diversity or unpopular) -> at most N songs per artist -> top K
 
 Models only score; this module decides what a person actually sees. Scores that are NaN (the
-model cannot score the item) never reach a list.
+model cannot score the item) never reach a list. ``rank_lists_counted`` also says how many items
+each rule took out of every list, for the event log and the metrics of the serving path.
 """
 
 from __future__ import annotations
@@ -72,6 +73,33 @@ class RankedItem:
     score: float
 
 
+@dataclass(frozen=True)
+class RemovedItems:
+    """How many items each rule took out of one list, each item counted once, by the first rule
+    that removed it (in pipeline order: seen, excluded, ban list, artist cap).
+
+    An item counts as taken out when it would have competed for the list: seen, excluded and
+    banned items whose model score is at least the lowest score served (any scorable item when
+    the list came out shorter than k), and items the artist cap skipped while filling the list.
+    """
+
+    seen: int = 0
+    excluded: int = 0
+    ban_list: int = 0
+    artist_cap: int = 0
+
+
+NOTHING_REMOVED = RemovedItems()
+
+
+@dataclass(frozen=True)
+class RankedList:
+    """One served list and what the rules took out of it."""
+
+    items: list[RankedItem]
+    removed: RemovedItems = NOTHING_REMOVED
+
+
 class RankingCatalogue:
     """What the rules need to know about every item: key, artist, popularity, co-occurrence.
 
@@ -109,7 +137,7 @@ class RankingCatalogue:
         )
         if self.occurrence is not None and self.occurrence.shape[1] != self.n_items:
             raise ValueError("occurrence matrix must have one column per item")
-        self._ban_cache: tuple[BanList, np.ndarray] | None = None
+        self._ban_cache: tuple[BanList, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_items(
@@ -150,12 +178,20 @@ class RankingCatalogue:
 
     def banned(self, ban_list: BanList) -> np.ndarray:
         """The ban mask for this catalogue, computed once per ban list version."""
+        return self._banned(ban_list)[0]
+
+    def banned_items(self, ban_list: BanList) -> np.ndarray:
+        """The indices of the items ``ban_list`` bans, computed once per ban list version."""
+        return self._banned(ban_list)[1]
+
+    def _banned(self, ban_list: BanList) -> tuple[np.ndarray, np.ndarray]:
         cached = self._ban_cache
         if cached is not None and cached[0] is ban_list:
-            return cached[1]
+            return cached[1], cached[2]
         mask = ban_list.banned_mask(self.keys, self.artist_ids, self.identify_artist)
-        self._ban_cache = (ban_list, mask)
-        return mask
+        indices = np.flatnonzero(mask)
+        self._ban_cache = (ban_list, mask, indices)
+        return mask, indices
 
     def similarity(self, items: np.ndarray) -> np.ndarray:
         """Pairwise similarity in [0, 1]: 1 for the same artist, else co-occurrence cosine."""
@@ -208,6 +244,83 @@ def rank_lists(
     Without caps or re-ranks the whole batch is one vectorised top-k, which is what makes
     serving concurrent requests together cheaper than one at a time.
     """
+    chosen = _choose(scores, ks, catalogue, excluded, ban_list, config)
+    return [
+        [RankedItem(int(item), float(row_scores[item])) for item in items if item >= 0]
+        for row_scores, (items, _) in zip(scores, chosen, strict=True)
+    ]
+
+
+def rank_lists_counted(
+    scores: np.ndarray,
+    ks: Sequence[int],
+    catalogue: RankingCatalogue,
+    seen: Sequence[Sequence[int] | np.ndarray],
+    excluded: Sequence[Sequence[int] | np.ndarray],
+    *,
+    ban_list: BanList = EMPTY_BAN_LIST,
+    config: PostProcessConfig = PostProcessConfig(),
+) -> list[RankedList]:
+    """``rank_lists`` with the history (``seen``) and the request's exclusions apart, so each
+    list also says how many items every rule took out of it (``RemovedItems``).
+
+    The lists are exactly those of ``rank_lists`` given ``seen[i] + excluded[i]``.
+    """
+    if len(seen) != len(excluded):
+        raise ValueError("one seen list and one exclusion list per row of scores")
+    seen_rows = [_valid(items, catalogue.n_items) for items in seen]
+    excluded_rows = [_valid(items, catalogue.n_items) for items in excluded]
+    both = [np.concatenate(pair) for pair in zip(seen_rows, excluded_rows, strict=True)]
+    chosen = _choose(scores, ks, catalogue, both, ban_list, config)
+    banned = catalogue.banned_items(ban_list) if ban_list else np.empty(0, dtype=np.int64)
+    lists = []
+    for row, (items, capped) in enumerate(chosen):
+        row_scores = scores[row]
+        ranked = [RankedItem(int(item), float(row_scores[item])) for item in items if item >= 0]
+        # Removed items count when they score at least as high as the lowest item served; when
+        # the list came out short, every item the model can score counts.
+        floor = min(entry.score for entry in ranked) if len(ranked) >= max(ks[row], 1) else -np.inf
+        seen_competing = _competing(row_scores, seen_rows[row], floor)
+        excluded_competing = _competing(row_scores, excluded_rows[row], floor)
+        removed = RemovedItems(
+            seen=len(seen_competing),
+            excluded=_count_outside(excluded_competing, seen_competing),
+            ban_list=_count_outside(_competing(row_scores, banned, floor), both[row]),
+            artist_cap=capped,
+        )
+        lists.append(RankedList(ranked, removed))
+    return lists
+
+
+def _valid(items: Sequence[int] | np.ndarray, n_items: int) -> np.ndarray:
+    row = np.asarray(items, dtype=np.int64).reshape(-1)
+    return row[(row >= 0) & (row < n_items)]
+
+
+def _competing(scores: np.ndarray, items: np.ndarray, floor: float) -> np.ndarray:
+    """The distinct ``items`` the model scores at least as high as ``floor`` (usually few)."""
+    if len(items) == 0:
+        return items
+    values = scores[items]
+    return np.unique(items[np.isfinite(values) & (values >= floor)])
+
+
+def _count_outside(items: np.ndarray, earlier: np.ndarray) -> int:
+    """How many of ``items`` an earlier rule did not already remove."""
+    if len(items) == 0 or len(earlier) == 0:
+        return len(items)
+    return int(np.count_nonzero(~np.isin(items, earlier)))
+
+
+def _choose(
+    scores: np.ndarray,
+    ks: Sequence[int],
+    catalogue: RankingCatalogue,
+    excluded: Sequence[Sequence[int] | np.ndarray],
+    ban_list: BanList,
+    config: PostProcessConfig,
+) -> list[tuple[np.ndarray, int]]:
+    """Each row's chosen item indices (-1 pads a short top-k), and how many the cap skipped."""
     if scores.ndim != 2 or scores.shape[1] != catalogue.n_items:
         raise ValueError(f"expected rows of {catalogue.n_items} scores, got shape {scores.shape}")
     if not len(ks) == len(excluded) == len(scores):
@@ -220,32 +333,29 @@ def rank_lists(
         masked[:, catalogue.banned(ban_list)] = -np.inf
     longest = max(ks, default=0)
     if longest <= 0:
-        return [[] for _ in ks]
+        return [(np.empty(0, dtype=np.int64), 0) for _ in ks]
     if config.needs_pool:
-        chosen = [
-            _select_from_pool(row, k, catalogue, config) if k > 0 else []
+        return [
+            _select_from_pool(row, k, catalogue, config)
+            if k > 0
+            else (np.empty(0, dtype=np.int64), 0)
             for row, k in zip(masked, ks, strict=True)
         ]
-    else:
-        best = top_k(masked, longest)
-        chosen = [best[row, : max(k, 0)] for row, k in enumerate(ks)]
-    return [
-        [RankedItem(int(item), float(row_scores[item])) for item in items if item >= 0]
-        for row_scores, items in zip(scores, chosen, strict=True)
-    ]
+    best = top_k(masked, longest)
+    return [(best[row, : max(k, 0)], 0) for row, k in enumerate(ks)]
 
 
 def _select_from_pool(
     masked: np.ndarray, k: int, catalogue: RankingCatalogue, config: PostProcessConfig
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
     pool_size = min(catalogue.n_items, max(k * POOL_FACTOR, MIN_POOL))
     while True:
         pool = top_k(masked[None, :], pool_size)[0]
         pool = pool[pool >= 0]
-        chosen = _select(pool, masked[pool], k, catalogue, config)
+        chosen, capped = _select(pool, masked[pool], k, catalogue, config)
         exhausted = len(pool) < pool_size or pool_size >= catalogue.n_items
         if len(chosen) >= k or exhausted:
-            return chosen
+            return chosen, capped
         pool_size = min(catalogue.n_items, pool_size * POOL_GROWTH)
 
 
@@ -255,8 +365,9 @@ def _select(
     k: int,
     catalogue: RankingCatalogue,
     config: PostProcessConfig,
-) -> np.ndarray:
-    """Up to k pool items in re-ranked order, honouring the per-artist cap."""
+) -> tuple[np.ndarray, int]:
+    """Up to k pool items in re-ranked order, honouring the per-artist cap, and how many items
+    the cap skipped to fill them."""
     relevance = _min_max(pool_scores)
     weight = config.rerank_weight if config.reorders else 0.0
     if config.rerank == "diversity" and weight > 0.0:
@@ -267,7 +378,7 @@ def _select(
         )
         # Stable sort keeps the pool's (score, index) order among equal objectives.
         pool = pool[np.argsort(-objective, kind="stable")]
-    return cap_per_artist(pool, catalogue.artist_codes, config.max_per_artist, k)
+    return _cap_per_artist(pool, catalogue.artist_codes, config.max_per_artist, k)
 
 
 def _select_diverse(
@@ -277,13 +388,14 @@ def _select_diverse(
     catalogue: RankingCatalogue,
     max_per_artist: int,
     weight: float,
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
     """Maximal marginal relevance: each pick trades relevance against its closest earlier pick."""
     similarity = catalogue.similarity(pool)
     closest = np.zeros(len(pool), dtype=np.float32)
     available = np.ones(len(pool), dtype=bool)
     per_artist: dict[int, int] = {}
     chosen: list[int] = []
+    capped = 0
     while len(chosen) < k and available.any():
         objective = (1.0 - weight) * relevance - weight * closest
         objective[~available] = -np.inf
@@ -292,31 +404,41 @@ def _select_diverse(
         artist = int(catalogue.artist_codes[pool[best]])
         if max_per_artist > 0 and artist >= 0:
             if per_artist.get(artist, 0) >= max_per_artist:
+                capped += 1
                 continue
             per_artist[artist] = per_artist.get(artist, 0) + 1
         chosen.append(int(pool[best]))
         closest = np.maximum(closest, similarity[best])
-    return np.array(chosen, dtype=np.int64)
+    return np.array(chosen, dtype=np.int64), capped
 
 
 def cap_per_artist(
     ranked: np.ndarray, artist_codes: np.ndarray, max_per_artist: int, k: int
 ) -> np.ndarray:
     """The first k items of ``ranked`` keeping at most ``max_per_artist`` per artist (0 = no cap)."""
+    return _cap_per_artist(ranked, artist_codes, max_per_artist, k)[0]
+
+
+def _cap_per_artist(
+    ranked: np.ndarray, artist_codes: np.ndarray, max_per_artist: int, k: int
+) -> tuple[np.ndarray, int]:
+    """``cap_per_artist``, and how many items it skipped before the list was full."""
     if max_per_artist <= 0:
-        return np.asarray(ranked[:k], dtype=np.int64)
+        return np.asarray(ranked[:k], dtype=np.int64), 0
     per_artist: dict[int, int] = {}
     kept: list[int] = []
+    capped = 0
     for item in ranked:
         artist = int(artist_codes[item])
         if artist >= 0:
             if per_artist.get(artist, 0) >= max_per_artist:
+                capped += 1
                 continue
             per_artist[artist] = per_artist.get(artist, 0) + 1
         kept.append(int(item))
         if len(kept) == k:
             break
-    return np.array(kept, dtype=np.int64)
+    return np.array(kept, dtype=np.int64), capped
 
 
 def _min_max(values: np.ndarray) -> np.ndarray:

@@ -21,15 +21,19 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from segue import __version__
+from segue.monitoring.events import EventWriter
 from segue.monitoring.prometheus import ServingMetrics
 from segue.ranking.ban_list import BanListFile
 from segue.ranking.postprocess import PostProcessConfig
 from segue.serving import ops, routes
 from segue.serving.fast_lane import FastLane
 from segue.serving.handlers import install_problem_handlers
+from segue.serving.matching import MatchBudget
 from segue.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 from segue.serving.model_store import ChampionLoader, ChampionProbe, ModelStore
 from segue.serving.problems import PROBLEM_MEDIA_TYPE
+from segue.serving.recommender import FALLBACK_REASONS
+from segue.serving.route_table import ROUTES_BY_TASK
 from segue.serving.state import ServingState
 from segue.settings import Settings
 
@@ -55,13 +59,32 @@ def create_app(
     """
     if loader is None:
         loader, probe = registry_champion_source(settings)
-    metrics = ServingMetrics()
+    monitoring = settings.monitoring
+    log_dir = monitoring.event_log_dir if monitoring.enabled else None
+    metrics = ServingMetrics(alerts_file=None if log_dir is None else log_dir / "check.json")
+    metrics.start(
+        {task: [route.path for route in ROUTES_BY_TASK[task]] for task in settings.serving.tasks},
+        FALLBACK_REASONS,
+    )
+    events = None
+    if log_dir is not None:
+        events = EventWriter(
+            log_dir,
+            queue_size=monitoring.event_queue_size,
+            flush_events=monitoring.event_flush_events,
+            flush_seconds=monitoring.event_flush_seconds,
+            metrics=metrics,
+            hash_user_ids=monitoring.hash_user_ids,
+        )
+        metrics.queue_depth_source = lambda: events.queue_depth
     store = ModelStore(
         settings.serving.tasks,
         loader,
         probe=probe,
         fuzzy_threshold=settings.serving.fuzzy_threshold,
+        match_budget=MatchBudget.from_settings(settings.serving),
         metrics=metrics,
+        precomputed_dir=settings.serving.precomputed_dir,
     )
     state = ServingState(
         settings=settings,
@@ -69,6 +92,7 @@ def create_app(
         metrics=metrics,
         ban_list=BanListFile(settings.serving.ban_list_file),
         postprocess=PostProcessConfig.from_settings(settings.serving),
+        events=events,
     )
 
     @contextlib.asynccontextmanager
@@ -76,6 +100,8 @@ def create_app(
         await anyio.to_thread.run_sync(store.refresh)
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+        if events is not None:
+            events.start()
         for queue in state.scoring.values():
             queue.start()
         poller = None
@@ -92,6 +118,8 @@ def create_app(
                     await poller
             for queue in state.scoring.values():
                 await anyio.to_thread.run_sync(queue.stop)
+            if events is not None:  # after the queues: their last lists are logged too
+                await anyio.to_thread.run_sync(events.close)
             sys.setswitchinterval(switch_interval)
 
     app = FastAPI(

@@ -1,41 +1,94 @@
 """From what people type to catalogue items: song keys, "Artist - Title" strings and search boxes.
 
-A request's song goes, in order, through: exact key lookup; the ingestion song parser (with the
-model package's alias table, so "아이유 (IU) - 밤편지 [MV]" finds the same key ingestion made); a
-fuzzy match of the whole string against every "artist - title" label of the catalogue.
+A request's song goes, in order, through:
+
+1. exact key lookup;
+2. the ingestion song parser with the model package's alias table, so "아이유 (IU) - 밤편지 [MV]"
+   finds the key ingestion made (decorations, featured artists, case and spacing settled here);
+3. a fuzzy match of the parsed artist and title against a few candidates that
+   :class:`~segue.serving.song_index.SongIndex` finds without scanning the catalogue
+   (``max_candidates`` at most), scored by edit distance on the artist and the title separately
+   and accepted at ``fuzzy_threshold`` (chosen on the labelled set of ``benchmarks/matching.py``).
+
+Steps 1 and 2 are dictionary lookups. Step 3 is bounded per request by a :class:`MatchBudget`:
+once a request has sent ``max_fuzzy`` songs to it or spent ``milliseconds`` there, its remaining
+songs skip it and are reported unmatched, so no request can hold a scoring thread for long.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz, process, utils
 
-from segue.data.song_aliases import AliasTable
-from segue.data.song_parser import SongParseError, parse_song
+from segue.data.song_aliases import AliasTable, artist_key
+from segue.data.song_parser import KEY_SEPARATOR, SongParseError, parse_song
 from segue.data.song_text import normalize_name
+from segue.serving.song_index import SongIndex, key_parts, similarity
+
+if TYPE_CHECKING:
+    from segue.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
 
 # Search suggestions are looser than request matching: a person picks from them.
 SEARCH_CUTOFF = 60.0
+DEFAULT_FUZZY_THRESHOLD = 83.0  # serving.fuzzy_threshold's default
+MatchStage = Literal["key", "parsed", "fuzzy", "none"]
+
+
+@dataclass(frozen=True)
+class MatchBudget:
+    """What fuzzy matching may cost: catalogue songs scored per song (``max_candidates``), songs
+    of one request sent to it (``max_fuzzy``) and time one request may spend in it.
+
+    ``max_fuzzy`` 0 or ``milliseconds`` 0 turn fuzzy matching off for requests (keys and parsed
+    keys still match).
+    """
+
+    max_candidates: int = 50
+    max_fuzzy: int = 100
+    milliseconds: float = 25.0
+
+    @classmethod
+    def from_settings(cls, serving: ServingSettings) -> MatchBudget:
+        """The budget of ``serving.match_candidates``, ``max_fuzzy_per_request`` and
+        ``match_budget_ms``."""
+        return cls(serving.match_candidates, serving.max_fuzzy_per_request, serving.match_budget_ms)
 
 
 @dataclass(frozen=True)
 class MatchResult:
-    """Catalogue indices of the matched inputs, in input order, and the inputs nothing matched."""
+    """Catalogue indices of the matched inputs, in input order, and the inputs nothing matched.
+
+    ``fuzzy_tried`` counts the inputs that went to the fuzzy stage, ``fuzzy_skipped`` those that
+    would have but found the budget spent (they are in ``unmatched``).
+    """
 
     items: list[int]
     unmatched: list[str]
+    fuzzy_tried: int = 0
+    fuzzy_skipped: int = 0
 
 
-def item_label(artist: str, title: str) -> str:
-    """How an item is shown and fuzzy-matched: "Artist - Title", or the title alone."""
-    return f"{artist} - {title}" if artist else title
+class _Spending:
+    """One request's use of a :class:`MatchBudget`."""
+
+    def __init__(self, budget: MatchBudget) -> None:
+        self.budget = budget
+        self.deadline = time.perf_counter() + budget.milliseconds / 1000.0
+        self.tried = 0
+        self.skipped = 0
+
+    def allows(self) -> bool:
+        if self.tried < self.budget.max_fuzzy and time.perf_counter() < self.deadline:
+            return True
+        self.skipped += 1
+        return False
 
 
 class SongMatcher:
@@ -45,21 +98,23 @@ class SongMatcher:
         self,
         items: pd.DataFrame,
         aliases: pd.DataFrame | None = None,
-        fuzzy_threshold: float = 85.0,
+        fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
+        *,
+        budget: MatchBudget | None = None,
     ) -> None:
         frame = items.sort_values("item", kind="stable")
         keys = frame["key"].astype(str).tolist()
-        artists = frame["artist"].fillna("").astype(str).tolist()
-        titles = frame["title"].fillna("").astype(str).tolist()
         self.fuzzy_threshold = fuzzy_threshold
+        self.budget = budget if budget is not None else MatchBudget()
+        self.keys = keys  # catalogue keys in item order
         self._index_by_key = {key: index for index, key in enumerate(keys)}
-        self._labels = [
-            utils.default_process(item_label(a, t)) for a, t in zip(artists, titles, strict=True)
-        ]
-        self._artists = [utils.default_process(a) for a in artists]
-        self._titles = [utils.default_process(t) for t in titles]
-        self._popularity_order = np.argsort(-frame["count"].to_numpy(), kind="stable")
         self._aliases = _alias_table(aliases)
+        self.index = SongIndex(
+            keys,
+            frame["artist"].fillna("").astype(str).tolist(),
+            frame["count"].to_numpy(),
+            self.identify_artist,
+        )
 
     def identify_artist(self, name: str) -> str:
         """An artist name in the key form song keys use, aliases resolved ("아이유" -> "iu")."""
@@ -73,37 +128,43 @@ class SongMatcher:
 
     def match(self, raw: str) -> int | None:
         """The item a free-text song (or a key) names, or None when nothing is close enough."""
-        text = raw.strip()
-        if not text:
-            return None
-        found = self._index_by_key.get(text)
-        if found is not None:
+        found, query = self._match_by_key(raw)
+        if found is not None or query is None:
             return found
-        parsed_key = self._parsed_key(text)
-        if parsed_key is not None and parsed_key in self._index_by_key:
-            return self._index_by_key[parsed_key]
-        query = utils.default_process(text)
-        if not query:
-            return None
-        best = process.extractOne(
-            query,
-            self._labels,
-            scorer=fuzz.WRatio,
-            processor=None,
-            score_cutoff=self.fuzzy_threshold,
-        )
-        return None if best is None else int(best[2])
+        return self._match_fuzzy(query)
+
+    def match_with_stage(self, raw: str) -> tuple[int | None, MatchStage]:
+        """The item a free-text song names and the stage that found it ("none" when none did)."""
+        found, query = self._match_by_key(raw)
+        if found is not None:
+            return found, "key" if raw.strip() in self._index_by_key else "parsed"
+        if query is None:
+            return None, "none"
+        found = self._match_fuzzy(query)
+        return found, "none" if found is None else "fuzzy"
 
     def match_all(self, raws: Iterable[str]) -> MatchResult:
+        """Match a request's songs in order; fuzzy matching stops when the request's budget is
+        spent and the songs left are reported unmatched."""
+        spending = _Spending(self.budget)
+        fuzzy_found: dict[str, int | None] = {}  # a repeated unknown song is tried once
         items: list[int] = []
         unmatched: list[str] = []
         for raw in raws:
-            found = self.match(raw)
+            found, query = self._match_by_key(raw)
+            if found is None and query is not None:
+                if query in fuzzy_found:
+                    found = fuzzy_found[query]
+                elif spending.allows():
+                    spending.tried += 1
+                    found = fuzzy_found[query] = self._match_fuzzy(query)
             if found is None:
                 unmatched.append(raw)
             else:
                 items.append(found)
-        return MatchResult(items, unmatched)
+        if spending.skipped:
+            logger.info("song matching budget spent: %d songs not fuzzy-matched", spending.skipped)
+        return MatchResult(items, unmatched, spending.tried, spending.skipped)
 
     def lookup_keys(self, keys: Iterable[str]) -> MatchResult:
         """Exact key lookup only: user histories name items by id, never by fuzzy text."""
@@ -119,42 +180,59 @@ class SongMatcher:
 
     def search(self, query: str, limit: int) -> list[int]:
         """Items for a search box: prefix matches (most popular first), then fuzzy matches."""
-        processed = utils.default_process(query)
-        if not processed or limit <= 0:
+        prefix = normalize_name(query)
+        if not prefix or limit <= 0:
             return []
-        found: list[int] = []
-        seen: set[int] = set()
-        for index in self._popularity_order:
-            if (
-                self._labels[index].startswith(processed)
-                or self._titles[index].startswith(processed)
-                or self._artists[index].startswith(processed)
-            ):
-                found.append(int(index))
-                seen.add(int(index))
-                if len(found) == limit:
-                    return found
-        fuzzy = process.extract(
-            processed,
-            self._labels,
-            scorer=fuzz.WRatio,
-            processor=None,
-            limit=limit + len(found),
-            score_cutoff=SEARCH_CUTOFF,
-        )
-        for _, _, index in fuzzy:
-            if index not in seen:
-                found.append(int(index))
-                seen.add(int(index))
-                if len(found) == limit:
-                    break
+        found = self.index.prefix_matches(prefix, limit).tolist()
+        if len(found) == limit:
+            return found
+        seen = set(found)
+        scored = []
+        for item in self.index.candidates("", prefix, self.budget.max_candidates).tolist():
+            if item in seen:
+                continue
+            artist, title = self.index.artist_of_song(item), self.index.titles[item]
+            score = max(
+                similarity(prefix, title),
+                similarity(prefix, artist + title),
+                similarity(prefix, artist),
+            )
+            if score >= SEARCH_CUTOFF:
+                scored.append((-score, int(self.index.popularity_rank[item]), item))
+        found.extend(item for _, _, item in sorted(scored)[: limit - len(found)])
         return found
 
-    def _parsed_key(self, text: str) -> str | None:
+    def _match_by_key(self, raw: str) -> tuple[int | None, str | None]:
+        """(item, None) when the key or parsed key is in the catalogue; else (None, the parsed
+        key to try fuzzily), or (None, None) when the text cannot name a song."""
+        text = raw.strip()
+        if not text:
+            return None, None
+        found = self._index_by_key.get(text)
+        if found is not None:
+            return found, None
         try:
-            return parse_song(text, aliases=self._aliases).key
+            parsed = parse_song(text, aliases=self._aliases)
         except SongParseError:
-            return None
+            return None, None
+        found = self._index_by_key.get(parsed.key)
+        if found is not None:
+            return found, None
+        # "DANDAYE (단다예) - X" where the table does not know the pair: either name may be the
+        # one the catalogue keys the artist by.
+        title = key_parts(parsed.key)[1]
+        for alias in parsed.artist_aliases:
+            found = self._index_by_key.get(f"{artist_key(alias)}{KEY_SEPARATOR}{title}")
+            if found is not None:
+                return found, None
+        return None, parsed.key
+
+    def _match_fuzzy(self, parsed_key: str) -> int | None:
+        artist, title = key_parts(parsed_key)
+        best = self.index.best_match(
+            artist, title, self.fuzzy_threshold, self.budget.max_candidates
+        )
+        return None if best is None else best.item
 
 
 def _alias_table(aliases: pd.DataFrame | None) -> AliasTable | None:

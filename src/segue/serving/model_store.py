@@ -12,9 +12,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from segue.monitoring.prometheus import ServingMetrics
+from segue.serving.matching import MatchBudget
+from segue.serving.precomputed import load_precomputed
 from segue.serving.recommender import ModelVersion, ServingModel
 from segue.tracking.package import ModelPackage
 
@@ -47,13 +50,17 @@ class ModelStore:
         loader: ChampionLoader,
         *,
         probe: ChampionProbe | None = None,
-        fuzzy_threshold: float = 85.0,
+        fuzzy_threshold: float = 83.0,
+        match_budget: MatchBudget | None = None,
         metrics: ServingMetrics | None = None,
+        precomputed_dir: Path | None = None,
     ) -> None:
         self.tasks = tuple(tasks)
+        self._precomputed_dir = precomputed_dir
         self._loader = loader
         self._probe = probe
         self._fuzzy_threshold = fuzzy_threshold
+        self._match_budget = match_budget
         self._metrics = metrics
         self._models: dict[str, ServingModel] = {}
         self._problems: dict[str, str] = {task: "not loaded yet" for task in self.tasks}
@@ -96,7 +103,12 @@ class ModelStore:
             version = ModelVersion.from_info(info)
             if current is not None and version == current.version and not force:
                 return ReloadResult(task, "unchanged", version.version)
-            model = ServingModel(task, version, package, self._fuzzy_threshold)
+            model = ServingModel(
+                task, version, package, self._fuzzy_threshold, self._match_budget
+            )
+            model.precomputed = load_precomputed(
+                self._precomputed_dir, task, version.name, version.version, model.keys
+            )
         except Exception as error:
             return self._failed(task, current, str(error))
         self._swap(task, model)

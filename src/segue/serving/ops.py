@@ -44,8 +44,11 @@ async def readyz(state: StateDep) -> ReadyResponse:
     },
 )
 async def metrics(state: StateDep) -> Response:
-    """Request counts and latency by route and status, fallbacks, reloads, model versions;
-    404 when ``monitoring.enabled`` is false."""
+    """Request counts and latency by route and status; lists served, their length, unmatched
+    inputs and the items post-processing removed; fallbacks; feedback events; the event log's
+    queue depth and dropped events; reloads, models loaded and their versions; the latest
+    monitoring checks. Summed over every worker process. 404 when ``monitoring.enabled`` is
+    false."""
     if not state.settings.monitoring.enabled:
         raise ProblemError(404, "not-found", "metrics are off (monitoring.enabled = false)")
     return Response(state.metrics.render(), media_type=state.metrics.content_type)

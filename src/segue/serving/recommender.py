@@ -19,14 +19,28 @@ import numpy as np
 
 from segue.data.dataset import item_texts
 from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
-from segue.ranking.postprocess import PostProcessConfig, RankedItem, rank_lists
-from segue.serving.matching import SongMatcher
+from segue.ranking.postprocess import (
+    NOTHING_REMOVED,
+    PostProcessConfig,
+    RankedItem,
+    RankedList,
+    RemovedItems,
+    rank_lists_counted,
+)
+from segue.serving.matching import MatchBudget, SongMatcher
+from segue.serving.precomputed import PrecomputedList, PrecomputedLists
 from segue.tracking.package import ModelPackage, ranking_catalogue
 
 FALLBACK_UNKNOWN_USER = "unknown user"
 FALLBACK_NO_KNOWN_SONGS = "no known songs"
 FALLBACK_NO_KNOWN_ITEMS = "no known items"
 FALLBACK_MODEL_CANNOT_SCORE = "model cannot score"
+FALLBACK_REASONS = (
+    FALLBACK_UNKNOWN_USER,
+    FALLBACK_NO_KNOWN_SONGS,
+    FALLBACK_NO_KNOWN_ITEMS,
+    FALLBACK_MODEL_CANNOT_SCORE,
+)
 # Known users' score rows are kept up to this much memory per loaded model: a returning user's
 # list then costs a top-k instead of a model call. Their histories only change with a new version.
 KNOWN_USER_CACHE_BYTES = 64 * 1024 * 1024
@@ -88,6 +102,15 @@ class Recommendation:
     items: list[RankedItem]
     fallback: str | None = None
     unmatched: list[str] = field(default_factory=list)
+    removed: RemovedItems = NOTHING_REMOVED  # items each post-processing rule took out
+    # The matched input items (the history scored), for the event log.
+    history: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False, repr=False
+    )
+    # The matched items the request excluded (``exclude``), for the event log.
+    excluded: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +124,7 @@ class ListRequest:
     empty_reason: str = FALLBACK_NO_KNOWN_ITEMS
     known_user: str | None = None  # a package user whose history this is: their scores are cached
     unmatched: list[str] = field(default_factory=list)
+    precomputed: PrecomputedList | None = None  # the list read from a batch table: nothing scored
 
 
 def _indices(items: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -111,7 +135,12 @@ class ServingModel:
     """A model package plus the indexes serving needs, built once when a version loads."""
 
     def __init__(
-        self, task: str, version: ModelVersion, package: ModelPackage, fuzzy_threshold: float
+        self,
+        task: str,
+        version: ModelVersion,
+        package: ModelPackage,
+        fuzzy_threshold: float,
+        match_budget: MatchBudget | None = None,
     ) -> None:
         self.task = task
         self.version = version
@@ -125,10 +154,13 @@ class ServingModel:
                 f"{task}: the scorer knows {package.scorer.n_items} items, the catalogue "
                 f"{len(self.keys)}"
             )
-        self.matcher = SongMatcher(items, package.aliases, fuzzy_threshold)
+        self.matcher = SongMatcher(items, package.aliases, fuzzy_threshold, budget=match_budget)
         self.catalogue = ranking_catalogue(package)
         row_bytes = max(len(self.keys), 1) * np.dtype(np.float32).itemsize
         self._known_scores = ScoreRows(KNOWN_USER_CACHE_BYTES // row_bytes)
+        # Known users' lists from a batch table (``serving.precomputed_dir``), set by the model
+        # store when the table holds this very version's lists.
+        self.precomputed: PrecomputedLists | None = None
         # A version that cannot score one history must fail here, before it replaces another.
         self.package.scorer.score([np.zeros(1, dtype=np.int64)])
 
@@ -153,6 +185,8 @@ class ServingModel:
         Scoring a batch together costs far less per list than one call each; the lists are the
         same as one request at a time.
         """
+        if any(request.precomputed is not None for request in requests):
+            return self._recommend_with_precomputed(requests)
         scores: list[np.ndarray | None] = [None] * len(requests)
         fallbacks: list[str | None] = [None] * len(requests)
         to_score: list[int] = []
@@ -174,21 +208,44 @@ class ServingModel:
             if not np.isfinite(row).any():
                 scores[position] = self.catalogue.popularity
                 fallbacks[position] = FALLBACK_MODEL_CANNOT_SCORE
-        ranked: list[list[RankedItem]] = [[] for _ in requests]
+        ranked: list[RankedList] = [RankedList([]) for _ in requests]
         for rules, positions in _group_by_rules(requests).items():
-            lists = rank_lists(
+            lists = rank_lists_counted(
                 np.stack([scores[p] for p in positions]),
                 [requests[p].k for p in positions],
                 self.catalogue,
-                [np.concatenate([requests[p].history, requests[p].exclude]) for p in positions],
+                [requests[p].history for p in positions],
+                [requests[p].exclude for p in positions],
                 ban_list=rules.ban_list,
                 config=rules.config,
             )
             for position, items in zip(positions, lists, strict=True):
                 ranked[position] = items
         return [
-            Recommendation(items, fallback, request.unmatched)
-            for items, fallback, request in zip(ranked, fallbacks, requests, strict=True)
+            Recommendation(
+                listed.items,
+                fallback,
+                request.unmatched,
+                listed.removed,
+                request.history,
+                request.exclude,
+            )
+            for listed, fallback, request in zip(ranked, fallbacks, requests, strict=True)
+        ]
+
+    def _recommend_with_precomputed(self, requests: Sequence[ListRequest]) -> list[Recommendation]:
+        """Lists read from the table as they are; the others scored together as usual."""
+        scored = iter(self.recommend_many([r for r in requests if r.precomputed is None]))
+        return [
+            next(scored)
+            if request.precomputed is None
+            else Recommendation(
+                list(request.precomputed.items),
+                request.precomputed.fallback,
+                history=request.history,
+                excluded=request.exclude,
+            )
+            for request in requests
         ]
 
     def recommend(self, request: ListRequest) -> Recommendation:
@@ -211,11 +268,14 @@ class ServingModel:
         )
 
     def user_request(self, user_id: str, k: int, rules: ListRules) -> ListRequest:
-        """A known user's list from their training history; popularity for strangers."""
+        """A known user's list from their training history (read from the batch table when it
+        holds it for these rules and k); popularity for strangers."""
         history = self.package.user_histories.get(user_id)
         if history is None:
             return ListRequest(_indices([]), k, rules, empty_reason=FALLBACK_UNKNOWN_USER)
-        return ListRequest(_indices(history), k, rules, known_user=user_id)
+        table = self.precomputed
+        listed = None if table is None else table.lookup(user_id, k, rules.config, rules.ban_list)
+        return ListRequest(_indices(history), k, rules, known_user=user_id, precomputed=listed)
 
     def history_request(self, keys: Sequence[str], k: int, rules: ListRules) -> ListRequest:
         """A list for a user the model never saw, from the item keys they consumed."""

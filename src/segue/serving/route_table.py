@@ -28,5 +28,13 @@ class ListRoute:
 NEXT_SONGS = ListRoute("POST", f"{API_PREFIX}/next-songs")
 HISTORY_LIST = ListRoute("POST", f"{API_PREFIX}/users/recommendations")
 USER_LIST = ListRoute("GET", f"{API_PREFIX}/users/{{user_id}}/recommendations")
+# Answered by FastAPI only (a key lookup that may be a 404 comes first); a list route all the same.
+SIMILAR_ITEMS = ListRoute("GET", f"{API_PREFIX}/items/{{key:path}}/similar")
 
+# The list routes the fast lane answers.
 LIST_ROUTES = (NEXT_SONGS, HISTORY_LIST, USER_LIST)
+# Every route that serves a task's lists: the series the metrics create at 0 on start-up.
+ROUTES_BY_TASK = {
+    "next-song": (NEXT_SONGS, SIMILAR_ITEMS),
+    "user-items": (USER_LIST, HISTORY_LIST, SIMILAR_ITEMS),
+}

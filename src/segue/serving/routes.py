@@ -4,11 +4,13 @@ Lists are scored by the task's ``ScoringQueue`` (worker threads, a batch at a ti
 request never stalls the others; the model object is taken once per request, so a hot reload
 cannot change it mid-way. The list routes are declared from ``route_table``, which the fast lane
 reads too: well-formed list requests are answered by ``fast_lane`` before they get here, and
-these routes document the API and answer the rest, through the same ``answers``.
+these routes document the API and answer the rest, through the same ``answers``. Feedback on
+served lists goes to the event log; the monitoring summary reads it back for the page.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -17,10 +19,12 @@ from starlette.concurrency import run_in_threadpool
 
 from segue.serving.answers import (
     JSON_MEDIA_TYPE,
+    accept_feedback,
     accept_history,
     accept_next_songs,
     accept_similar,
     accept_user,
+    monitoring_summary,
     serve_list,
 )
 from segue.serving.deps import (
@@ -34,11 +38,14 @@ from segue.serving.route_table import (
     API_PREFIX,
     HISTORY_LIST,
     NEXT_SONGS,
+    SIMILAR_ITEMS,
     USER_LIST,
     ListRoute,
 )
 from segue.serving.schemas import (
     MAX_USER_ID_LENGTH,
+    FeedbackAccepted,
+    FeedbackRequest,
     HistoryRequest,
     Item,
     LoadedModel,
@@ -102,12 +109,8 @@ async def history_recommendations(body: HistoryRequest, state: StateDep) -> Resp
     return _json(await serve_list(accept_history(state, body)))
 
 
-@router.get(
-    "/items/{key:path}/similar",
-    response_model=RecommendationResponse,
-    responses=problem_responses(404, 422, 503),
-    summary="Items to follow one item",
-    tags=["recommendations"],
+@_list_route(
+    SIMILAR_ITEMS, responses=problem_responses(404, 422, 503), summary="Items to follow one item"
 )
 async def similar_items(
     key: Annotated[str, Path(description="The item key (may contain slashes).")],
@@ -145,6 +148,34 @@ async def search_songs(
             Item(key=model.keys[i], artist=model.artists[i], title=model.titles[i]) for i in found
         ],
     )
+
+
+@router.post(
+    "/feedback",
+    status_code=202,
+    response_model=FeedbackAccepted,
+    responses=problem_responses(400, 413, 422),
+    summary="Report what people did with served lists",
+    tags=["feedback"],
+)
+async def feedback(body: FeedbackRequest, state: StateDep) -> FeedbackAccepted:
+    """A batch of feedback events (impressions, clicks, plays, skips, accepts) on served lists,
+    written to the event log for `segue monitor report`; validated as a whole, 202 once taken."""
+    return FeedbackAccepted(accepted=accept_feedback(state, body))
+
+
+@router.get(
+    "/monitoring/summary",
+    responses=problem_responses(404),
+    summary="Monitoring summary of the recent window",
+    tags=["monitoring"],
+)
+async def summary(state: StateDep) -> Response:
+    """Lists served, click-through, fallback rate, guardrails, drift and alerts over the last
+    `monitoring.summary_window_hours` of the event log (cached a few seconds); the page's
+    Monitoring tab shows it. 404 when the event log is off."""
+    content = await monitoring_summary(state)
+    return _json(json.dumps(content, ensure_ascii=False, allow_nan=False).encode())
 
 
 @router.get("/models", response_model=ModelsResponse, summary="Models serving", tags=["operations"])

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 Task = Literal["next-song", "user-items"]
 MAX_TEXT_LENGTH = 300
@@ -69,6 +77,60 @@ class HistoryRequest(_Request):
 
     def keys(self) -> list[str]:
         return [str(item) for item in self.history]
+
+
+def _digits_of_integer(value: object) -> object:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# One item key; an integer (e.g. a MovieLens movieId) is read as its digits. Unlike ``ItemRef``
+# a problem names the field itself, not a member of a union.
+ItemKey = Annotated[Text, BeforeValidator(_digits_of_integer)]
+FeedbackType = Literal["impression", "click", "play", "skip", "accept"]
+RecommendationId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    AfterValidator(_printable),
+]
+# Feedback times outside these are a client's clock gone wrong, not an event.
+EARLIEST_FEEDBACK = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_FEEDBACK = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _utc_time(value: datetime) -> datetime:
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not EARLIEST_FEEDBACK <= moment < LATEST_FEEDBACK:
+        raise ValueError("must be between 2000-01-01 and 2100-01-01")
+    return moment
+
+
+class FeedbackEventBody(_Request):
+    recommendation_id: RecommendationId = Field(
+        description="The `recommendation_id` of the served list; ids this server never served "
+        "are accepted (another replica, or before a restart) and reported as unattributed."
+    )
+    item: ItemKey = Field(description="The key of the item the event is about.")
+    type: FeedbackType = Field(
+        description="impression (the list was shown), click, play, skip or accept."
+    )
+    position: int | None = Field(
+        None, ge=1, le=10000, description="The item's 1-based position in the list, when known."
+    )
+    timestamp: Annotated[datetime, AfterValidator(_utc_time)] | None = Field(
+        None,
+        description="When it happened (ISO 8601, or Unix seconds); without a zone, UTC. "
+        "Default: when the server receives it.",
+    )
+
+
+class FeedbackRequest(_Request):
+    events: list[FeedbackEventBody] = Field(
+        min_length=1, description="Feedback events, at most serving.max_feedback_events."
+    )
+
+
+class FeedbackAccepted(BaseModel):
+    accepted: int = Field(description="Events accepted (written to the event log when it is on).")
 
 
 class ModelRef(BaseModel):

@@ -21,13 +21,18 @@ Candidates are then scored with an edit-distance similarity (optimal string alig
 a missing or extra letter or two swapped letters each cost one edit) on the artist and the title
 separately; the score is the lower of the two, so a known title by an unknown artist scores low.
 Unlike partial-overlap scorers, a string that merely contains a catalogue title does not score
-high. At most ``max_candidates`` songs are scored per query.
+high. At most ``limit`` songs are scored per query (the matcher passes its budget's
+``max_candidates``).
+
+Prefix search (for search-box suggestions) bisects sorted lists of title keys, artist-and-title
+keys and artist names, so it reads only the entries that start with the prefix.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,19 +122,23 @@ def ngrams(key: str) -> frozenset[str]:
 class _GramPostings:
     """An inverted index: n-gram -> the owners (songs or artists) whose key holds it."""
 
-    def __init__(self, grams_per_owner: Sequence[frozenset[str]]) -> None:
-        self.n_owners = len(grams_per_owner)
-        self.gram_counts = np.fromiter(
-            (len(grams) for grams in grams_per_owner), dtype=np.int32, count=self.n_owners
-        )
-        flat = [gram for grams in grams_per_owner for gram in grams]
+    def __init__(self, keys: Iterable[str]) -> None:
+        # Gram codes and owners go straight into typed arrays: a list of every gram string of a
+        # 200k-song catalogue would take hundreds of megabytes while the index is built.
+        self._code_of: dict[str, int] = {}
+        codes = array("i")
+        gram_counts = array("i")
+        for key in keys:
+            grams = ngrams(key)
+            gram_counts.append(len(grams))
+            codes.extend(self._code_of.setdefault(gram, len(self._code_of)) for gram in grams)
+        self.gram_counts = np.frombuffer(gram_counts, dtype=np.int32)
+        self.n_owners = len(self.gram_counts)
+        code_array = np.frombuffer(codes, dtype=np.int32)
         owners = np.repeat(np.arange(self.n_owners, dtype=np.int32), self.gram_counts)
-        codes, vocabulary = pd.factorize(pd.Series(flat, dtype=object), sort=False)
-        order = np.argsort(codes, kind="stable")
-        self._members = owners[order]
-        self._offsets = np.zeros(len(vocabulary) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(codes, minlength=len(vocabulary)), out=self._offsets[1:])
-        self._code_of = {gram: code for code, gram in enumerate(vocabulary)}
+        self._members = owners[np.argsort(code_array, kind="stable")]
+        self._offsets = np.zeros(len(self._code_of) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(code_array, minlength=len(self._code_of)), out=self._offsets[1:])
         self._max_postings = max(64, int(FREQUENT_GRAM_SHARE * self.n_owners))
 
     def overlap(self, grams: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -173,18 +182,21 @@ class SongIndex:
         n_items = len(keys)
         self.n_items = n_items
         parts = [key_parts(key) for key in keys]
-        self.artists = [
+        artists = [
             artist if KEY_SEPARATOR in key else (identify_artist(shown) if shown else "")
             for (artist, _), key, shown in zip(parts, keys, display_artists, strict=True)
         ]
         self.titles = [title for _, title in parts]
+        del parts
         # Rank 0 is the most popular song; ties keep catalogue order.
         self.popularity_rank = np.empty(n_items, dtype=np.int64)
         self.popularity_rank[np.argsort(-np.asarray(counts), kind="stable")] = np.arange(n_items)
 
-        artist_codes, artist_names = pd.factorize(pd.Series(self.artists, dtype=object))
+        artist_codes, artist_names = pd.factorize(pd.Series(artists, dtype=object), sort=True)
+        del artists
         self.artist_of = artist_codes.astype(np.int64)
-        self._artist_id = {name: code for code, name in enumerate(artist_names)}
+        self.artist_names: list[str] = artist_names.tolist()
+        self._artist_id = {name: code for code, name in enumerate(self.artist_names)}
         # Names a display artist writes beside its key name ("해소결 (HAESOGYEOL)") find that
         # artist too, where the package's alias table did not learn them.
         for code, shown in zip(self.artist_of.tolist(), display_artists, strict=True):
@@ -197,22 +209,37 @@ class SongIndex:
         np.cumsum(
             np.bincount(self.artist_of, minlength=len(artist_names)), out=self._artist_offsets[1:]
         )
-        self._artist_grams = _GramPostings([ngrams(name) for name in artist_names])
-        self._title_grams = _GramPostings([ngrams(title) for title in self.titles])
+        self._artist_grams = _GramPostings(self.artist_names)
+        self._title_grams = _GramPostings(self.titles)
 
-        # Prefix search: every item under its artist, its title, both together and its display
-        # artist, each as a key (so "iu pal" finds "iu|palette" and "아이유" finds "아이유 (IU)").
-        entries = [
+        # Prefix search: songs under their title and their artist and title together ("iu pal"
+        # finds "iu|palette"); artists under their key and display names ("아이유" finds
+        # "아이유 (IU)").
+        song_texts = sorted(
             (text, item)
-            for item, (artist, title, shown) in enumerate(
-                zip(self.artists, self.titles, display_artists, strict=True)
+            for item, (code, title) in enumerate(
+                zip(artist_codes.tolist(), self.titles, strict=True)
             )
-            for text in {artist, title, artist + title, normalize_name(shown)}
-            if text
-        ]
-        entries.sort()
-        self._prefix_texts = [text for text, _ in entries]
-        self._prefix_items = np.array([item for _, item in entries], dtype=np.int64)
+            for text in {title, self.artist_names[code] + title}
+        )
+        self._song_prefixes = [text for text, _ in song_texts]
+        self._song_prefix_items = np.array([item for _, item in song_texts], dtype=np.int64)
+        del song_texts
+        shown_names = {
+            (normalize_name(shown), code)
+            for shown, code in set(zip(display_artists, artist_codes.tolist(), strict=True))
+        }
+        artist_texts = sorted(
+            {(name, code) for code, name in enumerate(self.artist_names)} | shown_names
+        )
+        self._artist_prefixes = [text for text, _ in artist_texts if text]
+        self._artist_prefix_codes = np.array(
+            [code for text, code in artist_texts if text], dtype=np.int64
+        )
+
+    def artist_of_song(self, item: int) -> str:
+        """The artist key of a song ("" when it has none)."""
+        return self.artist_names[self.artist_of[item]]
 
     def artist_songs(self, artist: str) -> np.ndarray:
         """Songs by this artist key (or a name written beside it), most popular first."""
@@ -252,9 +279,9 @@ class SongIndex:
         best: Candidate | None = None
         known = self._artist_id.get(artist, -1) if artist else -1
         for item in self.candidates(artist, title, limit).tolist():
-            same_artist = int(self.artist_of[item]) == known
+            code = int(self.artist_of[item])
             score = score_candidate(
-                artist, title, self.artists[item], self.titles[item], same_artist
+                artist, title, self.artist_names[code], self.titles[item], code == known
             )
             if score < threshold:
                 continue
@@ -269,15 +296,22 @@ class SongIndex:
                 best = Candidate(item, score)
         return best
 
-    def prefix_matches(self, prefix: str) -> np.ndarray:
-        """Songs whose artist, title, artist and title, or display artist key starts with
-        ``prefix`` (a key, e.g. from :func:`normalize_name`), most popular first."""
-        if not prefix:
+    def prefix_matches(self, prefix: str, limit: int) -> np.ndarray:
+        """The ``limit`` most popular songs whose title, artist and title, artist or display
+        artist starts with ``prefix`` (in key form, as :func:`normalize_name` writes it)."""
+        if not prefix or limit <= 0:
             return np.empty(0, dtype=np.int64)
-        start = bisect.bisect_left(self._prefix_texts, prefix)
-        stop = bisect.bisect_left(self._prefix_texts, prefix + _AFTER_ANY_PREFIX, lo=start)
-        items = np.unique(self._prefix_items[start:stop])
-        return items[np.argsort(self.popularity_rank[items], kind="stable")]
+        start, stop = _prefix_range(self._song_prefixes, prefix)
+        by_song = self._song_prefix_items[start:stop]
+        start, stop = _prefix_range(self._artist_prefixes, prefix)
+        codes = np.unique(self._artist_prefix_codes[start:stop])
+        # Each artist's songs are stored most popular first: its first ``limit`` are enough.
+        begins = self._artist_offsets[codes]
+        sizes = np.minimum(self._artist_offsets[codes + 1] - begins, limit)
+        steps = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        by_artist = self._artist_songs[np.repeat(begins, sizes) + steps]
+        items = np.unique(np.concatenate([by_song, by_artist]))
+        return _best(items, self.popularity_rank[items], limit)
 
     def _songs_of_near_artists(self, artist: str, title: str) -> np.ndarray:
         if artist and artist in self._artist_id:
@@ -307,3 +341,9 @@ class SongIndex:
     def _rank_keys(self, items: np.ndarray, shared: np.ndarray) -> np.ndarray:
         """Sort keys: more shared n-grams first, then the more popular song."""
         return -shared * (self.n_items + 1) + self.popularity_rank[items]
+
+
+def _prefix_range(texts: list[str], prefix: str) -> tuple[int, int]:
+    """Start and end of the entries of sorted ``texts`` that start with ``prefix``."""
+    start = bisect.bisect_left(texts, prefix)
+    return start, bisect.bisect_left(texts, prefix + _AFTER_ANY_PREFIX, lo=start)

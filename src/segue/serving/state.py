@@ -1,7 +1,7 @@
 """What one app instance shares between requests, and what one request works with.
 
-``ServingState`` holds the settings, the model store, the metrics, the rules and one scoring
-queue per task. A request works with one ``RequestContext``: the state, the task's model taken
+``ServingState`` holds the settings, the model store, the metrics, the event log's writer, the
+rules and one scoring queue per task. A request works with one ``RequestContext``: the state, the task's model taken
 once for the whole request, and the rules as of now, so a hot reload cannot change them mid-way.
 Lists are scored by the task's ``ScoringQueue``; other slow work (search) goes to a worker
 thread. No framework here: the FastAPI dependencies (``deps``) and the fast lane both build on it.
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from segue.monitoring.events import EventWriter
 from segue.monitoring.prometheus import ServingMetrics
 from segue.ranking.ban_list import BanListFile
 from segue.ranking.postprocess import PostProcessConfig
@@ -51,8 +52,12 @@ class ServingState:
     metrics: ServingMetrics
     ban_list: BanListFile
     postprocess: PostProcessConfig
+    events: EventWriter | None = None  # None: the event log is off
     recommendation_ids: RecommendationIds = field(default_factory=RecommendationIds)
     scoring: dict[str, ScoringQueue] = field(default_factory=dict)
+    # The last monitoring summary (monotonic time computed, summary) and its computation's lock.
+    summary: tuple[float, dict[str, Any]] | None = None
+    summary_lock: anyio.Lock = field(default_factory=anyio.Lock, repr=False)
     _limiters: dict[str, anyio.CapacityLimiter] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -98,8 +103,8 @@ class ServingState:
             raise invalid_field("k", f"must be between 1 and {serving.max_k}")
         return k
 
-    def check_list_size(self, values: list, field: str) -> None:
-        limit = self.settings.serving.max_songs
+    def check_list_size(self, values: list, field: str, limit: int | None = None) -> None:
+        limit = self.settings.serving.max_songs if limit is None else limit
         if len(values) > limit:
             raise invalid_field(field, f"at most {limit} entries per request, got {len(values)}")
 

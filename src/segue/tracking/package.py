@@ -8,6 +8,8 @@ Directory layout (also the artifact layout inside the logged MLflow model)::
     items.parquet     the catalogue: item, key, artist, title, count
     users.parquet     known users' training histories: sequence (str id), item (int), position
     aliases.parquet   artist alias table for parsing free-text songs (playlists only, optional)
+    reference.json    the training data's input profile the monitoring report measures drift
+                      against (``segue.monitoring.drift.reference_profile``; optional)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ MODEL_DIR = "model"
 ITEMS_FILE = "items.parquet"
 USERS_FILE = "users.parquet"
 ALIASES_FILE = "aliases.parquet"
+REFERENCE_FILE = "reference.json"
 PACKAGE_FORMAT = 1
 
 
@@ -51,6 +54,7 @@ class ModelPackage:
     user_histories: dict[str, np.ndarray] = field(default_factory=dict)
     aliases: pd.DataFrame | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] | None = None
 
     @property
     def algorithm(self) -> str:
@@ -81,6 +85,8 @@ class ModelPackage:
         users.to_parquet(root / USERS_FILE, index=False)
         if self.aliases is not None:
             self.aliases.to_parquet(root / ALIASES_FILE, index=False)
+        if self.reference is not None:
+            (root / REFERENCE_FILE).write_text(json.dumps(self.reference) + "\n", encoding="utf-8")
         meta = {
             "format": PACKAGE_FORMAT,
             "task": self.task,
@@ -108,7 +114,15 @@ class ModelPackage:
         aliases_path = root / ALIASES_FILE
         aliases = pd.read_parquet(aliases_path) if aliases_path.exists() else None
         metadata = {k: v for k, v in meta.items() if k not in {"format", "task", "model"}}
-        return cls(meta["task"], scorer, items, _histories_from_frame(users), aliases, metadata)
+        return cls(
+            meta["task"],
+            scorer,
+            items,
+            _histories_from_frame(users),
+            aliases,
+            metadata,
+            read_reference(root),
+        )
 
 
 def alias_table(aliases: pd.DataFrame | None) -> AliasTable | None:
@@ -152,6 +166,17 @@ def read_package_metadata(directory: str | Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_reference(directory: str | Path) -> dict[str, Any] | None:
+    """The ``reference.json`` of a package directory, None when it has none (older packages)."""
+    path = Path(directory) / REFERENCE_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise PackageError(f"{path}: cannot be read: {error}") from error
 
 
 def read_catalogue(directory: str | Path) -> pd.DataFrame | None:

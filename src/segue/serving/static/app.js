@@ -1,4 +1,5 @@
-// The Segue page: search songs, build a playlist, ask for the next songs, or look up a user.
+// The Segue page: search songs, build a playlist, ask for the next songs, or look up a user;
+// report impressions and clicks on the lists shown (POST /v1/feedback); see the Monitoring tab.
 // Plain DOM APIs and fetch; all text goes in through textContent, never innerHTML.
 "use strict";
 
@@ -19,6 +20,27 @@ async function api(path, options = {}) {
     throw new Error(detail);
   }
   return body;
+}
+
+// Feedback never gets in the way: sent in the background, failures ignored.
+function sendFeedback(events) {
+  if (!events.length) return;
+  fetch("/v1/feedback", {
+    method: "POST",
+    keepalive: true,
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ events }),
+  }).catch(() => {});
+}
+
+function feedbackEvent(list, item, index, type) {
+  return {
+    recommendation_id: list.recommendation_id,
+    item: item.key,
+    type,
+    position: index + 1,
+    timestamp: new Date().toISOString(),
+  };
 }
 
 function showError(message) {
@@ -123,6 +145,7 @@ function renderPlaylist() {
 }
 
 function renderResults(body, allowAdd) {
+  sendFeedback(body.items.map((item, index) => feedbackEvent(body, item, index, "impression")));
   const meta = $("#result-meta");
   meta.replaceChildren();
   const model = document.createElement("span");
@@ -147,6 +170,19 @@ function renderResults(body, allowAdd) {
       cell.textContent = text;
       row.append(cell);
     }
+    // Opening an item (its title) shows the items that follow it: a click on this list.
+    const title = row.children[2];
+    title.replaceChildren();
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "open";
+    open.textContent = item.title;
+    open.title = "Show what follows this item";
+    open.addEventListener("click", () => {
+      sendFeedback([feedbackEvent(body, item, index, "click")]);
+      openItem(body.task, item.key);
+    });
+    title.append(open);
     row.lastChild.className = "score";
     const actions = document.createElement("td");
     if (allowAdd) {
@@ -156,7 +192,10 @@ function renderResults(body, allowAdd) {
       add.textContent = "+";
       const label = item.artist ? `${item.artist} - ${item.title}` : item.title;
       add.setAttribute("aria-label", `Add ${label} to the playlist`);
-      add.addEventListener("click", () => addSong(item.key, label));
+      add.addEventListener("click", () => {
+        sendFeedback([feedbackEvent(body, item, index, "click")]);
+        addSong(item.key, label);
+      });
       actions.append(add);
     }
     row.append(actions);
@@ -182,6 +221,17 @@ async function recommendNextSongs() {
   }
 }
 
+async function openItem(task, key) {
+  showError("");
+  try {
+    const k = Number((task === "next-song" ? $("#k") : $("#user-k")).value) || 10;
+    const path = `/v1/items/${encodeURIComponent(key)}/similar?task=${task}&k=${k}`;
+    renderResults(await api(path), task === "next-song");
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
 async function recommendForUser(event) {
   event.preventDefault();
   showError("");
@@ -200,13 +250,137 @@ async function recommendForUser(event) {
 }
 
 function selectTab(mode) {
-  for (const name of ["playlist", "user"]) {
+  for (const name of ["playlist", "user", "monitoring"]) {
     const selected = name === mode;
     $(`#tab-${name}`).setAttribute("aria-selected", String(selected));
     $(`#${name}-mode`).hidden = !selected;
   }
   $("#results").hidden = true;
   showError("");
+  if (mode === "monitoring") loadMonitoring();
+}
+
+// The Monitoring tab: GET /v1/monitoring/summary (the recent window of the event log).
+const TASK_FIGURES = [
+  ["lists_served", "Lists served", "count"],
+  ["click_through_rate", "Click-through", "percent"],
+  ["clicks", "Clicks", "count"],
+  ["impressions", "Impressions", "count"],
+  ["fallback_rate", "Fallback rate", "percent"],
+  ["unmatched_rate", "Unmatched inputs", "percent"],
+  ["latency_p50_ms", "Latency p50 (ms)", "number"],
+  ["latency_p99_ms", "Latency p99 (ms)", "number"],
+  ["coverage", "Catalogue coverage", "percent"],
+];
+
+function formatTime(iso) {
+  const moment = iso ? new Date(iso) : null;
+  if (!moment || Number.isNaN(moment.getTime())) return "";
+  return `${moment.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+function formatFigure(value, kind) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value !== "number") return String(value);
+  if (kind === "percent") return `${(100 * value).toFixed(1)}%`;
+  if (kind === "count") return value.toLocaleString("en");
+  return Number.isInteger(value) ? String(value) : value.toFixed(3);
+}
+
+function figureTable(caption, rows) {
+  const table = document.createElement("table");
+  table.className = "figures";
+  const title = document.createElement("caption");
+  title.textContent = caption;
+  table.append(title);
+  const body = document.createElement("tbody");
+  for (const [name, value, flagged] of rows) {
+    const row = document.createElement("tr");
+    const label = document.createElement("th");
+    label.textContent = name;
+    const cell = document.createElement("td");
+    cell.textContent = value;
+    if (flagged) cell.className = "alert";
+    row.append(label, cell);
+    body.append(row);
+  }
+  table.append(body);
+  return table;
+}
+
+function plainEntries(object) {
+  return Object.entries(object || {}).map(([name, value]) => {
+    if (value && typeof value === "object") {
+      const statistic = value.statistic ?? value.value ?? value.distance;
+      let shown = statistic === undefined ? JSON.stringify(value) : formatFigure(statistic);
+      if (typeof value.threshold === "number") shown += ` (threshold ${formatFigure(value.threshold)})`;
+      return [name.replaceAll("_", " "), value.alert ? `${shown}: alert` : shown, Boolean(value.alert)];
+    }
+    return [name, formatFigure(value), false];
+  });
+}
+
+function renderMonitoring(summary) {
+  const box = $("#monitoring-body");
+  box.replaceChildren();
+  const span = summary.window || {};
+  $("#monitoring-window").textContent =
+    `Lists served from ${formatTime(span.since) || "the start of the log"} to ${formatTime(span.until) || "now"}`;
+  const tasks = Object.entries(summary.tasks || {});
+  if (!tasks.length) {
+    const empty = document.createElement("p");
+    empty.className = "hint";
+    empty.textContent = "No lists served in this window yet.";
+    box.append(empty);
+  }
+  for (const [task, figures] of tasks) {
+    const section = document.createElement("div");
+    section.className = "task-summary";
+    section.dataset.task = task;
+    const rows = TASK_FIGURES.filter(([key]) => key in figures).map(([key, label, kind]) => [
+      label,
+      formatFigure(figures[key], kind),
+      false,
+    ]);
+    section.append(figureTable(task, rows));
+    const guardrails = Object.entries(figures.guardrails || {}).map(([name, value]) => [
+      name.replaceAll("_", " "),
+      formatFigure(value),
+      typeof value === "number" && value > 0,
+    ]);
+    if (guardrails.length) section.append(figureTable(`${task}: guardrails`, guardrails));
+    box.append(section);
+  }
+  const drift = plainEntries(summary.drift);
+  if (drift.length) box.append(figureTable("Input drift (latest check)", drift));
+  else {
+    const none = document.createElement("p");
+    none.className = "hint";
+    none.textContent = "Input drift: no check yet (segue monitor check writes one).";
+    box.append(none);
+  }
+  const alerts = $("#monitoring-alerts");
+  alerts.replaceChildren();
+  for (const alert of summary.alerts || []) {
+    const item = document.createElement("li");
+    const name = alert.check || alert.name || "alert";
+    item.textContent = alert.message ? `${name}: ${alert.message}` : name;
+    alerts.append(item);
+  }
+  if (!alerts.children.length) {
+    const item = document.createElement("li");
+    item.className = "none";
+    item.textContent = "No alerts.";
+    alerts.append(item);
+  }
+}
+
+async function loadMonitoring() {
+  try {
+    renderMonitoring(await api("/v1/monitoring/summary"));
+  } catch (error) {
+    showError(`Monitoring summary unavailable: ${error.message}`);
+  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -226,6 +400,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#user-form").addEventListener("submit", recommendForUser);
   $("#tab-playlist").addEventListener("click", () => selectTab("playlist"));
   $("#tab-user").addEventListener("click", () => selectTab("user"));
+  $("#tab-monitoring").addEventListener("click", () => selectTab("monitoring"));
+  $("#monitoring-refresh").addEventListener("click", loadMonitoring);
   renderPlaylist();
   loadModels();
 });
