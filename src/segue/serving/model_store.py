@@ -103,9 +103,7 @@ class ModelStore:
             version = ModelVersion.from_info(info)
             if current is not None and version == current.version and not force:
                 return ReloadResult(task, "unchanged", version.version)
-            model = ServingModel(
-                task, version, package, self._fuzzy_threshold, self._match_budget
-            )
+            model = ServingModel(task, version, package, self._fuzzy_threshold, self._match_budget)
             model.precomputed = load_precomputed(
                 self._precomputed_dir, task, version.name, version.version, model.keys
             )
