@@ -1,24 +1,40 @@
-"""Serving speed on one packaged EASE model of ml-latest-small: Segue's HTTP API, `mlflow models
-serve` on the same registered model, and in-process scoring (the ceiling of any server).
+"""Serving speed of Segue's HTTP API, `mlflow models serve` on the same registered model, and
+in-process scoring (the ceiling of any server), in two scenarios.
 
-Every request is a new user's history (up to --history items, seeded) asking for k=10 unseen
-movies: ``POST /v1/users/recommendations`` for Segue, ``POST /invocations`` for MLflow; one more
-Segue row asks for every known user's list (``GET /v1/users/{id}/recommendations``). The Segue
-rows run with the event log off (``monitoring.event_log_dir=""``), except "Segue, event log on",
-which writes every served list and its items to Parquet parts as a deployment does. Traffic
-stays on 127.0.0.1 and every run is bounded by --seconds. The load generator is a separate
+``ease``: EASE fitted on every rating of ml-latest-small (9,724 movies). Every request is a new
+user's history (up to --history items, seeded) asking for k=10 unseen movies: ``POST
+/v1/users/recommendations`` for Segue, ``POST /invocations`` for MLflow. One more Segue row asks for
+every known user's list (``GET /v1/users/{id}/recommendations``), and "Segue, event log on" writes
+every served list and its items to Parquet parts as a deployment does; the other Segue rows run
+with the event log off (``monitoring.event_log_dir=""``).
+
+``next-song-200k``: the default next-song model (``training.default_algorithm_next_song``) fitted
+on every playlist of a seeded synthetic set shaped like real public playlists: --playlists 7,000
+playlists of about 100 songs drawn from --songs 450,000 generated songs of Zipf popularity, of
+which about 196,000 are played and make the catalogue, most of them in one or two playlists.
+Every request is the last --history songs of a held-out playlist, as the free text the playlist
+wrote them in ("Artist - Title" with its decorations), with --unknown-share of them replaced by
+songs of made-up artists that the catalogue does not have, asking for k=10 next songs: ``POST
+/v1/next-songs`` for Segue and in-process, so song matching is part of every figure. `mlflow
+models serve` matches no free text: its requests carry the catalogue keys Segue's matcher finds
+for the same songs. The generated playlists' dataset and the fitted package are cached under
+benchmarks/out/ by their parameters, so a rerun skips the build (2-3 minutes at full size).
+
+Traffic stays on 127.0.0.1 and every run is bounded by --seconds. The load generator is a separate
 process: ``wrk`` when installed (apt-get install wrk), else Python threads with httpx.
 
-    nice -n 10 .venv/bin/python benchmarks/serve.py [--seconds 10] [--concurrency 1 8 32]
+    nice -n 10 .venv/bin/python benchmarks/serve.py [--scenario all|ease|next-song-200k]
+        [--seconds 10] [--concurrency 1 8 32] [--songs 20000 --playlists 400]
 
-Goals: Segue >= 3x the requests per second of `mlflow models serve` at concurrency 8, >= 70% of
-in-process throughput, p99 < 25 ms at concurrency 8; with the event log on, >= 90% of the
-throughput with it off.
+Goals, per scenario: Segue >= 3x the requests per second of `mlflow models serve` at concurrency 8,
+>= 70% of in-process throughput, p99 < 25 ms at concurrency 8; with the event log on (ease), >= 90%
+of the throughput with it off.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -31,13 +47,21 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MOVIELENS = REPO.parent / "shared" / "data" / "ml-latest-small"
+CACHE = REPO / "benchmarks" / "out"
 BIN = Path(sys.executable).parent
 START_SECONDS = 240.0
+SCENARIOS = ("ease", "next-song-200k")
+K = 10
+# The synthetic playlists: mean length and how many held-out playlists are drawn per request
+# wanted (some are shorter than --history songs and are left out).
+PLAYLIST_MEAN_LENGTH = 100.0
+HELD_OUT_PER_REQUEST = 1.5
 # wrk scripts: POST one JSON body per line of $BENCH_REQUESTS, or GET one path per line.
 WRK_POST = """
 local bodies = {}
@@ -80,8 +104,33 @@ class Measurement:
         )
 
 
+@dataclass
+class Scenario:
+    """One packaged model, the requests every system is sent, and the rows it is measured in."""
+
+    name: str
+    summary: str  # the model, catalogue and requests, for the report's header
+    package: Any  # segue.tracking.package.ModelPackage
+    route: str  # Segue's POST route
+    bodies: list[dict[str, Any]]  # Segue's request bodies, served in-process the same way
+    made_up: list[list[int]]  # per body, positions of songs the catalogue does not have
+    known_users: bool = False  # a GET row for every known user's list
+    event_log: bool = False  # a "Segue, event log on" row
+
+
+@dataclass
+class Outcome:
+    """What one scenario measured (its package is let go before the next scenario builds)."""
+
+    name: str
+    summary: str
+    results: list[Measurement]
+    notes: list[str]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument(
         "--data",
         type=Path,
@@ -89,7 +138,12 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each load run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--history", type=int, default=50, help="most items per request history")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=50,
+        help="items of a request: at most (ease), exactly (next-song)",
+    )
     parser.add_argument("--requests", type=int, default=500, help="distinct request bodies")
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[1, 2], help="segue serve worker processes"
@@ -99,6 +153,20 @@ def main() -> int:
     )
     parser.add_argument(
         "--skip-event-log", action="store_true", help='leave out "Segue, event log on"'
+    )
+    parser.add_argument("--playlists", type=int, default=7000, help="next-song: playlists fitted")
+    parser.add_argument(
+        "--songs", type=int, default=450_000, help="next-song: distinct songs generated"
+    )
+    parser.add_argument(
+        "--unknown-share",
+        type=float,
+        default=0.2,
+        help="next-song: share of each request's songs replaced by songs of made-up artists",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="next-song: generator seed")
+    parser.add_argument(
+        "--cache", type=Path, default=CACHE, help="next-song: where built packages are kept"
     )
     parser.add_argument(
         "--load",
@@ -112,115 +180,16 @@ def main() -> int:
         print(json.dumps(python_load(url, Path(bodies), int(concurrency), float(seconds)).__dict__))
         return 0
 
-    if not (args.data / "ratings.csv").exists():
-        print(f"skipped: ml-latest-small not found at {args.data} (set SEGUE_DATA)")
-        return 0
-    try:
-        from segue.models.base import model_class
-
-        model_class("ease")
-    except (ImportError, ValueError) as error:
-        print(f"skipped: the ease model is not available ({error})")
-        return 0
     warn_if_busy()
-
-    with tempfile.TemporaryDirectory(prefix="segue-bench-serve-") as scratch:
-        work = Path(scratch)
-        settings_args = [
-            f"tracking.tracking_uri='sqlite:///{work / 'mlflow.db'}'",
-            f"tracking.artifact_root='{work / 'artifacts'}'",
-            f"tracking.model_cache_dir='{work / 'cache'}'",
-            "serving.tasks=['user-items']",
-            "serving.reload_interval_seconds=0",
-        ]
-        from segue.settings import load_settings
-
-        settings = load_settings("dev", settings_args)
-        package = build_package(args.data, work / "dataset", settings)
-        champion = register(settings, package)
-        bodies = request_histories(package, args.requests, args.history, seed=42)
-        segue_bodies = work / "segue.jsonl"
-        segue_bodies.write_text(
-            "".join(json.dumps({"history": keys, "k": 10}) + "\n" for keys in bodies)
-        )
-        mlflow_bodies = work / "mlflow.jsonl"
-        mlflow_bodies.write_text(
-            "".join(
-                json.dumps(
-                    {
-                        "dataframe_split": {"columns": ["history"], "data": [[keys]]},
-                        "params": {"k": 10},
-                    }
-                )
-                + "\n"
-                for keys in bodies
-            )
-        )
-
-        user_paths = work / "users.paths"
-        user_paths.write_text(
-            "".join(f"/v1/users/{user}/recommendations?k=10\n" for user in package.user_histories)
-        )
-
-        results = [in_process(settings, bodies, args.seconds)]
-        print(results[-1].row(), flush=True)
-        runs = [("Segue" if w == 1 else f"Segue, {w} workers", w, "''") for w in args.workers]
-        if not args.skip_event_log:
-            runs.insert(1, ("Segue, event log on", 1, f"'{work / 'events'}'"))
-        for system, workers, event_log_dir in runs:
-            port = free_port()
-            command = [
-                str(BIN / "segue"),
-                *[f"--set={s}" for s in settings_args],
-                f"--set=monitoring.event_log_dir={event_log_dir}",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ]
-            base = f"http://127.0.0.1:{port}"
-            with running(command, work, f"{base}/readyz", f"segue serve {workers}"):
-                for concurrency in args.concurrency:
-                    url = f"{base}/v1/users/recommendations"
-                    results.append(load(system, url, segue_bodies, concurrency, args.seconds))
-                    print(results[-1].row(), flush=True)
-                if system == "Segue":
-                    known = load(f"{system}, known users (GET)", base, user_paths, 8, args.seconds)
-                    results.append(known)
-                    print(known.row(), flush=True)
-        if args.skip_mlflow:
-            print("mlflow models serve: skipped (--skip-mlflow)")
-        else:
-            port = free_port()
-            command = [
-                str(BIN / "mlflow"),
-                "models",
-                "serve",
-                "-m",
-                f"models:/{champion.name}@champion",
-                "--env-manager",
-                "local",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ]
-            # MLflow starts `uvicorn` by name: the venv's bin must be on PATH.
-            environment = {
-                "MLFLOW_TRACKING_URI": settings.tracking.tracking_uri,
-                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            }
-            with running(
-                command, work, f"http://127.0.0.1:{port}/ping", "mlflow models serve", environment
-            ):
-                for concurrency in args.concurrency:
-                    url = f"http://127.0.0.1:{port}/invocations"
-                    results.append(
-                        load("mlflow models serve", url, mlflow_bodies, concurrency, args.seconds)
-                    )
-                    print(results[-1].row(), flush=True)
-    report(results, package.scorer.n_items, args)
+    chosen = SCENARIOS if args.scenario == "all" else (args.scenario,)
+    outcomes = []
+    for name in chosen:
+        with tempfile.TemporaryDirectory(prefix="segue-bench-serve-") as scratch:
+            outcome = run_scenario(name, Path(scratch), args)
+        if outcome is not None:
+            outcomes.append(outcome)
+    for outcome in outcomes:
+        report(outcome, args)
     return 0
 
 
@@ -232,32 +201,87 @@ def warn_if_busy() -> None:
         print(f"warning: the machine is {busy:.0f}% busy; figures will be low and noisy")
 
 
-def build_package(source: Path, target: Path, settings):
-    """Every ml-latest-small rating as a positive, EASE fitted on all of it, packaged."""
+def scenario_settings(task: str, work: Path) -> tuple[Any, list[str]]:
+    """Settings whose stores live in ``work`` and whose server loads only ``task``, with the
+    same values as ``--set`` arguments for the servers."""
+    from segue.settings import load_settings
+
+    settings_args = [
+        f"tracking.tracking_uri='sqlite:///{work / 'mlflow.db'}'",
+        f"tracking.artifact_root='{work / 'artifacts'}'",
+        f"tracking.model_cache_dir='{work / 'cache'}'",
+        f"serving.tasks=['{task}']",
+        "serving.reload_interval_seconds=0",
+    ]
+    return load_settings("dev", settings_args), settings_args
+
+
+def run_scenario(name: str, work: Path, args: argparse.Namespace) -> Outcome | None:
+    """Build (or read) the scenario's package, register it as champion, measure every row."""
+    task = "user-items" if name == "ease" else "next-song"
+    settings, settings_args = scenario_settings(task, work)
+    scenario = (
+        build_ease(args, settings, work) if name == "ease" else build_next_song(args, settings)
+    )
+    if scenario is None:
+        return None
+    champion = register(settings, scenario.package)
+    notes: list[str] = []
+    measured, mlflow_histories = in_process(settings, scenario, args.seconds, notes)
+    results = [measured]
+    print(results[-1].row(), flush=True)
+    segue_bodies = work / "segue.jsonl"
+    segue_bodies.write_text("".join(json.dumps(body) + "\n" for body in scenario.bodies))
+    mlflow_bodies = work / "mlflow.jsonl"
+    mlflow_bodies.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "dataframe_split": {"columns": ["history"], "data": [[keys]]},
+                    "params": {"k": K},
+                }
+            )
+            + "\n"
+            for keys in mlflow_histories
+        )
+    )
+    results += segue_rows(scenario, settings_args, work, segue_bodies, args)
+    if args.skip_mlflow:
+        notes.append("mlflow models serve: skipped (--skip-mlflow)")
+    else:
+        results += mlflow_rows(settings, champion, work, mlflow_bodies, args)
+    return Outcome(scenario.name, scenario.summary, results, notes)
+
+
+def fit_package(task: str, algorithm: str, dataset_dir: Path, settings):
+    """``algorithm`` fitted on every sequence of the dataset at ``dataset_dir``, packaged with
+    its catalogue (and, for user-items, every user's history) as the pipeline packages it."""
     from segue.data.dataset import Dataset
-    from segue.data.ingest import ingest_ratings
+    from segue.evaluation.protocols import history_order
     from segue.models.base import create_model
     from segue.tracking.package import ModelPackage, histories_by_id
 
-    # No rule drops anything: the whole catalogue of rated movies (9,724) is served.
-    data = settings.data.model_copy(
-        update={"implicit_threshold": 0.0, "max_sequence_length": 1_000_000}
+    dataset = Dataset.load(dataset_dir)
+    sequences = dataset.sequences(history_order(dataset))
+    scorer = create_model(
+        algorithm,
+        settings.model_params(algorithm),
+        seed=settings.data.seed,
+        memory_limit_gb=settings.training.memory_limit_gb,
     )
-    ingest_ratings(source, target, data, progress=False)
-    dataset = Dataset.load(target)
-    interactions = dataset.sequences(order_by="timestamp")
     started = time.perf_counter()
-    scorer = create_model("ease", settings.model_params("ease")).fit(interactions)
+    scorer.fit(sequences)
     print(
-        f"EASE on {len(interactions)} users x {interactions.n_items} items "
+        f"{algorithm} on {len(sequences):,} sequences x {sequences.n_items:,} items "
         f"fitted in {time.perf_counter() - started:.1f} s",
         flush=True,
     )
     return ModelPackage(
-        "user-items",
+        task,
         scorer,
         dataset.items,
-        histories_by_id(interactions),
+        histories_by_id(sequences) if task == "user-items" else {},
+        aliases=dataset.aliases,
         metadata={"dataset_fingerprint": dataset.fingerprint, "metrics": {"ndcg_at_10": 0.0}},
     )
 
@@ -269,6 +293,43 @@ def register(settings, package):
     version = registry.publish(package)
     registry.set_alias(version.name, CHAMPION, version.version)
     return version
+
+
+# -- the ease scenario -----------------------------------------------------------------------
+
+
+def build_ease(args: argparse.Namespace, settings, work: Path) -> Scenario | None:
+    """Every ml-latest-small rating as a positive, EASE fitted on all of it; new users' requests."""
+    from segue.data.ingest import ingest_ratings
+
+    if not (args.data / "ratings.csv").exists():
+        print(f"ease skipped: ml-latest-small not found at {args.data} (set SEGUE_DATA)")
+        return None
+    try:
+        from segue.models.base import model_class
+
+        model_class("ease")
+    except (ImportError, ValueError) as error:
+        print(f"ease skipped: the ease model is not available ({error})")
+        return None
+    # No rule drops anything: the whole catalogue of rated movies (9,724) is served.
+    data = settings.data.model_copy(
+        update={"implicit_threshold": 0.0, "max_sequence_length": 1_000_000}
+    )
+    ingest_ratings(args.data, work / "dataset", data, progress=False)
+    package = fit_package("user-items", "ease", work / "dataset", settings)
+    histories = request_histories(package, args.requests, args.history, seed=42)
+    return Scenario(
+        "ease",
+        f"EASE, ml-latest-small ({package.scorer.n_items:,} items), new users' histories of "
+        f"1-{args.history} items",
+        package,
+        "/v1/users/recommendations",
+        [{"history": keys, "k": K} for keys in histories],
+        [[] for _ in histories],
+        known_users=True,
+        event_log=not args.skip_event_log,
+    )
 
 
 def request_histories(package, count: int, longest: int, seed: int) -> list[list[str]]:
@@ -284,27 +345,283 @@ def request_histories(package, count: int, longest: int, seed: int) -> list[list
     return bodies
 
 
-def in_process(settings, bodies: list[list[str]], seconds: float) -> Measurement:
-    """The same champion, loaded the same way, called directly: no HTTP, one thread."""
-    from segue.ranking.postprocess import PostProcessConfig
-    from segue.serving.recommender import ListRules, ModelVersion, ServingModel
+# -- the next-song scenario ------------------------------------------------------------------
+
+
+def build_next_song(args: argparse.Namespace, settings) -> Scenario:
+    """The cached (or newly built) package of the synthetic playlists, and its requests."""
+    from segue.tracking.package import ModelPackage
+
+    directory = cached_next_song(args, settings)
+    recipe = json.loads((directory / "recipe.json").read_text(encoding="utf-8"))
+    requests = json.loads((directory / "requests.json").read_text(encoding="utf-8"))
+    package = ModelPackage.load(directory / "package")
+    stats = recipe["stats"]
+    return Scenario(
+        "next-song-200k",
+        f"{package.algorithm}, synthetic playlists ({stats['playlists']:,} playlists, "
+        f"{stats['entries']:,} entries, {stats['items']:,} songs, "
+        f"{stats['one_playlist']:.0%} of them in one playlist, {stats['two_or_less']:.0%} in "
+        f"one or two), last {args.history} songs of {len(requests['songs'])} held-out playlists "
+        f"as free text, {args.unknown_share:.0%} of them by made-up artists",
+        package,
+        "/v1/next-songs",
+        [{"songs": songs, "k": K} for songs in requests["songs"]],
+        requests["made_up"],
+    )
+
+
+def cached_next_song(args: argparse.Namespace, settings) -> Path:
+    """The directory holding the dataset, package and requests of these parameters, built
+    there first when no earlier run left it."""
+    from segue import __version__
+
+    algorithm = settings.training.default_algorithm_next_song
+    recipe = {
+        "playlists": args.playlists,
+        "songs": args.songs,
+        "seed": args.seed,
+        "mean_length": PLAYLIST_MEAN_LENGTH,
+        "requests": args.requests,
+        "history": args.history,
+        "unknown_share": args.unknown_share,
+        "algorithm": algorithm,
+        "params": settings.model_params(algorithm),
+        "data": settings.data.model_dump(mode="json"),
+        "segue": __version__,
+    }
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+    target = args.cache / f"next-song-{args.songs}-{args.playlists}-{digest}"
+    if (target / "recipe.json").exists():
+        print(
+            f"next-song: reusing {target.relative_to(REPO) if target.is_relative_to(REPO) else target}"
+        )
+        return target
+    building = target.with_name(target.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    stats = build_next_song_files(args, settings, algorithm, building)
+    (building / "recipe.json").write_text(
+        json.dumps({**recipe, "stats": stats}, indent=2) + "\n", encoding="utf-8"
+    )
+    building.rename(target)
+    return target
+
+
+def build_next_song_files(
+    args: argparse.Namespace, settings, algorithm: str, target: Path
+) -> dict[str, Any]:
+    """Generate the playlists, ingest the fitted ones, fit and save the package, and write the
+    requests from the held-out ones; returns the catalogue's statistics."""
+    from segue.data.dataset import Dataset
+    from segue.data.ingest import ingest_playlists
+    from segue.sample.synth import generate_playlists, write_playlists
+
+    held_out = int(np.ceil(args.requests * HELD_OUT_PER_REQUEST))
+    started = time.perf_counter()
+    print(
+        f"next-song: generating {args.playlists + held_out:,} playlists over {args.songs:,} "
+        "songs (cached afterwards)",
+        flush=True,
+    )
+    records, truth = generate_playlists(
+        args.playlists + held_out,
+        args.songs,
+        args.seed,
+        malformed_rate=0.0,
+        mean_length=PLAYLIST_MEAN_LENGTH,
+        with_truth=True,
+    )
+    print(f"next-song: generated in {time.perf_counter() - started:.0f} s", flush=True)
+    with tempfile.TemporaryDirectory(prefix="segue-bench-playlists-") as scratch:
+        source = write_playlists(records[: args.playlists], Path(scratch) / "playlists.jsonl")
+        ingest_playlists([source], target / "dataset", settings.data, progress=True)
+    package = fit_package("next-song", algorithm, target / "dataset", settings)
+    package.save(target / "package")
+    requests = next_song_requests(records[args.playlists :], truth.songs, args)
+    (target / "requests.json").write_text(
+        json.dumps(requests, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    counts = Dataset.load(target / "dataset").items["count"].to_numpy()
+    return {
+        "playlists": args.playlists,
+        "entries": int(counts.sum()),
+        "items": len(counts),
+        "one_playlist": float(np.mean(counts == 1)),
+        "two_or_less": float(np.mean(counts <= 2)),
+        "build_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def next_song_requests(held_out: list[dict], songs, args: argparse.Namespace) -> dict[str, list]:
+    """The last --history songs of held-out playlists long enough, with --unknown-share of each
+    replaced (at seeded positions) by a song of an artist the catalogue does not have."""
+    from segue.data.song_text import normalize_artist
+    from segue.sample.matching_cases import _made_up_artist
+
+    rng = np.random.default_rng(args.seed)
+    known = {normalize_artist(name) for name in songs["artist"]}
+    known |= {normalize_artist(alias) for alias in songs["artist_alias"] if alias}
+    titles = songs["title"].tolist()
+    long_enough = [r["songs"] for r in held_out if len(r["songs"]) >= args.history]
+    replaced = round(args.unknown_share * args.history)
+    written, made_up = [], []
+    for playlist in long_enough[: args.requests]:
+        history = list(playlist[-args.history :])
+        positions = np.sort(rng.choice(args.history, size=replaced, replace=False)).tolist()
+        for position in positions:
+            title = titles[int(rng.integers(len(titles)))]
+            history[position] = f"{_made_up_artist(rng, known)} - {title}"
+        written.append(history)
+        made_up.append(positions)
+    if len(written) < args.requests:
+        print(f"next-song: only {len(written)} held-out playlists have {args.history} songs")
+    return {"songs": written, "made_up": made_up}
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def list_request(model, body: dict[str, Any], rules):
+    """What a server makes of one request body: songs are matched, item keys looked up."""
+    if "songs" in body:
+        return model.next_songs_request(body["songs"], body["k"], rules)
+    return model.history_request(body["history"], body["k"], rules)
+
+
+def serving_model(settings, task: str):
+    """The champion, loaded and indexed the way the server's model store does it."""
+    from segue.serving.matching import MatchBudget
+    from segue.serving.recommender import ModelVersion, ServingModel
     from segue.tracking.package_cache import load_champion
     from segue.tracking.registry import open_registry
 
-    info, package = load_champion(open_registry(settings), "user-items")
-    model = ServingModel("user-items", ModelVersion.from_info(info), package, 85.0)
+    info, package = load_champion(open_registry(settings), task)
+    return ServingModel(
+        task,
+        ModelVersion.from_info(info),
+        package,
+        settings.serving.fuzzy_threshold,
+        MatchBudget.from_settings(settings.serving),
+    )
+
+
+def in_process(
+    settings, scenario: Scenario, seconds: float, notes: list[str]
+) -> tuple[Measurement, list[list[str]]]:
+    """The same champion, loaded the same way, called directly (matching included): no HTTP,
+    one thread. Also returns each body's matched item keys, which `mlflow models serve` gets."""
+    from segue.ranking.postprocess import PostProcessConfig
+    from segue.serving.recommender import ListRules
+
+    model = serving_model(settings, scenario.package.task)
     rules = ListRules(PostProcessConfig.from_settings(settings.serving))
+    requests = [list_request(model, body, rules) for body in scenario.bodies]
+    matched_keys = [[model.keys[item] for item in r.history.tolist()] for r in requests]
+    if any(scenario.made_up):
+        notes.append(matching_note(scenario, requests))
     latencies = []
     deadline = time.perf_counter() + seconds
     index = 0
     while time.perf_counter() < deadline:
         started = time.perf_counter()
-        model.recommend(model.history_request(bodies[index % len(bodies)], 10, rules))
+        body = scenario.bodies[index % len(scenario.bodies)]
+        model.recommend(list_request(model, body, rules))
         latencies.append(time.perf_counter() - started)
         index += 1
     total = sum(latencies)
     p50, p99 = np.percentile(latencies, [50, 99]) * 1000
-    return Measurement("in-process", 1, len(latencies) / total, float(p50), float(p99), 0)
+    measured = Measurement("in-process", 1, len(latencies) / total, float(p50), float(p99), 0)
+    return measured, matched_keys
+
+
+def matching_note(scenario: Scenario, requests) -> str:
+    """How many request songs matched: the made-up ones should not, the others mostly should."""
+    made_up_total = made_up_matched = other_total = other_unmatched = 0
+    for body, positions, request in zip(scenario.bodies, scenario.made_up, requests, strict=True):
+        unmatched = set(request.unmatched)
+        for position, song in enumerate(body["songs"]):
+            if position in positions:
+                made_up_total += 1
+                made_up_matched += song not in unmatched
+            else:
+                other_total += 1
+                other_unmatched += song in unmatched
+    return (
+        f"Matching (in-process, idle): songs of made-up artists matched "
+        f"{made_up_matched} of {made_up_total}; held-out songs unmatched {other_unmatched} of "
+        f"{other_total} ({other_unmatched / max(other_total, 1):.1%}: songs no fitted playlist "
+        "has, or past the matching budget)"
+    )
+
+
+def segue_rows(
+    scenario: Scenario, settings_args: list[str], work: Path, bodies: Path, args
+) -> list[Measurement]:
+    """`segue serve` with each --workers count at each concurrency, plus the scenario's extra
+    rows (event log on, known users' GET)."""
+    results: list[Measurement] = []
+    runs = [("Segue" if w == 1 else f"Segue, {w} workers", w, "''") for w in args.workers]
+    if scenario.event_log:
+        runs.insert(1, ("Segue, event log on", 1, f"'{work / 'events'}'"))
+    paths = work / "users.paths"
+    if scenario.known_users:
+        users = scenario.package.user_histories
+        paths.write_text("".join(f"/v1/users/{user}/recommendations?k={K}\n" for user in users))
+    for system, workers, event_log_dir in runs:
+        port = free_port()
+        command = [
+            str(BIN / "segue"),
+            *[f"--set={s}" for s in settings_args],
+            f"--set=monitoring.event_log_dir={event_log_dir}",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
+        base = f"http://127.0.0.1:{port}"
+        with running(command, work, f"{base}/readyz", f"segue serve {workers}"):
+            for concurrency in args.concurrency:
+                url = f"{base}{scenario.route}"
+                results.append(load(system, url, bodies, concurrency, args.seconds))
+                print(results[-1].row(), flush=True)
+            if system == "Segue" and scenario.known_users:
+                known = load(f"{system}, known users (GET)", base, paths, 8, args.seconds)
+                results.append(known)
+                print(known.row(), flush=True)
+    return results
+
+
+def mlflow_rows(settings, champion, work: Path, bodies: Path, args) -> list[Measurement]:
+    """`mlflow models serve` on the registered champion at each concurrency."""
+    port = free_port()
+    command = [
+        str(BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        f"models:/{champion.name}@champion",
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    # MLflow starts `uvicorn` by name: the venv's bin must be on PATH.
+    environment = {
+        "MLFLOW_TRACKING_URI": settings.tracking.tracking_uri,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    results = []
+    ready = f"http://127.0.0.1:{port}/ping"
+    with running(command, work, ready, "mlflow models serve", environment):
+        for concurrency in args.concurrency:
+            url = f"http://127.0.0.1:{port}/invocations"
+            results.append(load("mlflow models serve", url, bodies, concurrency, args.seconds))
+            print(results[-1].row(), flush=True)
+    return results
 
 
 class running:
@@ -454,41 +771,47 @@ def python_load(url: str, bodies: Path, concurrency: int, seconds: float) -> Mea
     return Measurement("", concurrency, len(flat) / elapsed, float(p50), float(p99), sum(errors))
 
 
-def report(results: list[Measurement], n_items: int, args: argparse.Namespace) -> None:
+def report(outcome: Outcome, args: argparse.Namespace) -> None:
+    """The scenario's table, its notes and its goals."""
     generator = "wrk" if shutil.which("wrk") else "python threads + httpx"
+    load_average = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
-        f"\nServing EASE, ml-latest-small ({n_items:,} items), k=10, histories of 1-{args.history} "
-        f"items, {args.seconds:.0f} s per run, load from {generator}, {os.cpu_count()} cores\n"
+        f"\nServing {outcome.summary}; k={K}, {args.seconds:.0f} s per run, load from "
+        f"{generator}, {os.cpu_count()} cores, load average {load_average}\n"
     )
     print("| system | concurrency | requests/s | p50 ms | p99 ms | errors |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
-    for result in results:
+    for result in outcome.results:
         print(result.row())
+    print()
+    for note in outcome.notes:
+        print(note)
+    results = outcome.results
     by = {(r.system, r.concurrency): r for r in results}
     segue8, mlflow8 = by.get(("Segue", 8)), by.get(("mlflow models serve", 8))
     inproc = by.get(("in-process", 1))
     posts = [r for r in results if r.system.startswith("Segue") and "GET" not in r.system]
-    print()
+    name = outcome.name
     if segue8 and mlflow8 and mlflow8.requests_per_second > 0:
         ratio = segue8.requests_per_second / mlflow8.requests_per_second
-        print(f"Segue / mlflow models serve at concurrency 8: {ratio:.1f}x (goal >= 3x)")
+        print(f"{name}: Segue / mlflow models serve at concurrency 8: {ratio:.1f}x (goal >= 3x)")
     else:
-        print("Segue / mlflow models serve at concurrency 8: missing")
+        print(f"{name}: Segue / mlflow models serve at concurrency 8: missing")
     if segue8 and inproc and posts:
         best = max(posts, key=lambda r: r.requests_per_second)
         print(
-            f"Segue at concurrency 8 / in-process: "
+            f"{name}: Segue at concurrency 8 / in-process: "
             f"{segue8.requests_per_second / inproc.requests_per_second:.0%}; best "
             f"({best.system}, concurrency {best.concurrency}): "
             f"{best.requests_per_second / inproc.requests_per_second:.0%} (goal >= 70%)"
         )
     if segue8 and segue8.p99_ms is not None:
-        print(f"Segue p99 at concurrency 8: {segue8.p99_ms:.1f} ms (goal < 25 ms)")
+        print(f"{name}: Segue p99 at concurrency 8: {segue8.p99_ms:.1f} ms (goal < 25 ms)")
     for result in results:
         off = by.get(("Segue", result.concurrency))
         if result.system == "Segue, event log on" and off and off.requests_per_second > 0:
             print(
-                f"Event log on / off at concurrency {result.concurrency}: "
+                f"{name}: event log on / off at concurrency {result.concurrency}: "
                 f"{result.requests_per_second / off.requests_per_second:.0%} (goal >= 90%)"
             )
 

@@ -87,6 +87,7 @@ def write_traffic(
                 "latency_ms": 5.0 + n,
                 "input_items": list(inputs),
                 "known_user": None,
+                "excluded_items": [],
             }
         )
         for position, key in enumerate(served, start=1):

@@ -21,7 +21,13 @@ from segue.jobs.pipeline import (
     register_training,
     run_pipeline,
 )
-from segue.jobs.train import chosen_epochs, fit_on_all_data, package_from_training, run_training
+from segue.jobs.train import (
+    TrainingError,
+    chosen_epochs,
+    fit_on_all_data,
+    package_from_training,
+    run_training,
+)
 from segue.models.base import create_model
 from segue.models.tuned import resolve_params
 from segue.settings import Settings, load_settings
@@ -230,3 +236,12 @@ def test_a_leaky_result_is_never_registered(
     with pytest.raises(RegistryError, match="never registered"):
         register_training(registry, leaky)
     assert registry.list_versions("user-items") == []
+
+
+def test_the_pipeline_refuses_to_run_on_every_rank_of_a_torchrun_group(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(TrainingError, match="segue train --engine ray --register"):
+        run_pipeline(settings, "next-song", write_playlists(tmp_path / "p.json"))

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from segue.data.interactions import Holdout, Interactions
-from segue.models.base import create_model, model_class
+from segue.data.interactions import Holdout, Interactions, as_history
+from segue.models.base import create_model, load_model, model_class
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,6 +96,87 @@ def test_markov_decay_backs_off_to_earlier_items() -> None:
 def test_markov_ignores_an_item_repeated_in_place() -> None:
     model = create_model("markov", {"backoff_weight": 0.0}).fit(interactions([0, 0, 1], n_items=3))
     np.testing.assert_allclose(model.score([[0]])[0], [0, 1, 0])
+
+
+def _sparse_product_reference(model, histories: list[np.ndarray]) -> np.ndarray:
+    """Markov scores as the sparse-matrix product computed them before per-item precomputation."""
+    config = model.config
+    rows, columns, values = [], [], []
+    for row, history in enumerate(histories):
+        recent = history[::-1][: config.history_window]
+        if config.history_decay == 0.0:
+            recent = recent[:1]
+        rows.append(np.full(len(recent), row, dtype=np.int64))
+        columns.append(recent)
+        values.append(np.power(config.history_decay, np.arange(len(recent)), dtype=np.float64))
+    weights = sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
+        shape=(len(histories), model.n_items),
+    )
+    weights.sum_duplicates()
+    weights = weights.dot(sp.diags(model.has_successors.astype(np.float64))).tocsr()
+    totals = np.asarray(weights.sum(axis=1)).ravel()
+    normalised = sp.diags(1.0 / np.maximum(totals, 1e-12)).dot(weights)
+    transition = np.asarray(normalised.dot(model.transitions).todense(), dtype=np.float32)
+    backoff = np.where(totals > 0, config.backoff_weight, 1.0).astype(np.float32)
+    return (1.0 - backoff)[:, None] * transition + backoff[:, None] * model.popularity
+
+
+def _random_markov_case(seed: int) -> tuple[Interactions, list[list[int]]]:
+    """Training sequences over 300 items (items 250+ never followed by anything, 280+ never
+    seen) and histories: empty, unknown-only, successor-less, repeated items, long."""
+    rng = np.random.default_rng(seed)
+    n_items = 300
+    sequences = [rng.integers(0, 250, size=int(rng.integers(1, 30))) for _ in range(200)]
+    sequences += [np.array([int(rng.integers(0, 250)), item]) for item in range(250, 280)]
+    histories = [
+        [],
+        [-1, n_items, n_items + 7],
+        [260, 270, 290],
+        [5, 5, 5],
+        [3, 260, 3, 7, 7],
+        *(rng.integers(-2, n_items + 2, size=int(rng.integers(1, 40))).tolist() for _ in range(60)),
+    ]
+    return interactions(*sequences, n_items=n_items), histories
+
+
+@pytest.mark.parametrize(
+    ("backoff_weight", "history_decay", "history_window"),
+    [(0.1, 0.0, 5), (0.0, 0.0, 1), (0.3, 0.5, 3), (0.1, 0.9, 20), (1.0, 0.7, 5), (0.05, 0.2, 1)],
+)
+def test_markov_scores_match_the_sparse_product_reference(
+    backoff_weight: float, history_decay: float, history_window: int
+) -> None:
+    train, histories = _random_markov_case(seed=int(100 * history_decay) + history_window)
+    model = create_model(
+        "markov",
+        {
+            "backoff_weight": backoff_weight,
+            "history_decay": history_decay,
+            "history_window": history_window,
+        },
+    ).fit(train)
+    cleaned = [as_history(history, model.n_items) for history in histories]
+    expected = _sparse_product_reference(model, cleaned)
+    np.testing.assert_allclose(model.score(histories), expected, rtol=1e-6)
+    # A row scores the same alone as in a batch.
+    for index in (0, 1, 4, len(histories) - 1):
+        np.testing.assert_allclose(model.score([histories[index]])[0], expected[index], rtol=1e-6)
+
+
+def test_markov_saved_in_the_array_format_loads_and_scores_the_same(tmp_path: Path) -> None:
+    train, histories = _random_markov_case(seed=3)
+    model = create_model("markov", {"history_decay": 0.5}).fit(train)
+    saved = model.save(tmp_path / "markov")
+    with np.load(saved / "arrays.npz") as arrays:
+        assert sorted(arrays.files) == [
+            "popularity",
+            "transitions_data",
+            "transitions_indices",
+            "transitions_indptr",
+        ]
+    loaded = load_model(saved)
+    np.testing.assert_allclose(loaded.score(histories), model.score(histories), rtol=1e-6)
 
 
 # -- session kNN -----------------------------------------------------------------------------

@@ -269,3 +269,51 @@ def test_ease_reaches_the_reference_ndcg_on_the_original_split(movielens_small: 
     ndcg = full_ranking_metrics(model, split.test, (10,))["ndcg_at_10"]
     # The reference is 0.215; far above would mean held-out items leaked into training.
     assert 0.205 <= ndcg <= 0.25
+
+
+# -- EDLAE and RP3beta -----------------------------------------------------------------------
+
+
+def test_edlae_matches_the_hand_computed_closed_form() -> None:
+    # G = X^T X = [[2,2,1],[2,3,2],[1,2,2]]; dropout 0.5 adds 0.5/0.5 * diag(G) to l2 = 1, so
+    # G + L = [[5,2,1],[2,7,2],[1,2,5]], whose inverse is [[31,-8,-3],[-8,24,-8],[-3,-8,31]] / 136,
+    # and B_ij = -P_ij / P_jj.
+    data = interactions([0, 1], [1, 2], [0, 1, 2], n_items=3)
+    model = create_model("edlae", {"l2": 1.0, "dropout": 0.5}).fit(data)
+    expected = np.array([[0, 8 / 24, 3 / 31], [8 / 31, 0, 8 / 31], [3 / 31, 8 / 24, 0]])
+    np.testing.assert_allclose(model.weights, expected, atol=1e-6)
+    np.testing.assert_allclose(model.score([[1]]), [expected[1]], atol=1e-6)
+
+
+@pytest.mark.parametrize("extra_users", [0, 40])  # fewer users than items, then more
+def test_edlae_without_dropout_is_ease_and_dropout_penalises_popular_items(
+    extra_users: int,
+) -> None:
+    from segue.models.edlae import edlae_weights
+
+    rng = np.random.default_rng(5)
+    matrix = sp.csr_matrix((rng.random((12, 30)) < 0.3).astype(np.float32))
+    matrix = sp.vstack([matrix, sp.csr_matrix((extra_users, 30), dtype=np.float32)]).tocsr()
+    np.testing.assert_allclose(
+        edlae_weights(matrix, 5.0, 0.0), ease_weights(matrix, 5.0), atol=1e-5
+    )
+    gram = (matrix.T @ matrix).toarray().astype(np.float64)
+    counts = np.diag(gram).copy()
+    inverse = np.linalg.inv(gram + np.diag(5.0 + 0.25 / 0.75 * counts))
+    expected = -inverse / np.diag(inverse)
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(edlae_weights(matrix, 5.0, 0.25), expected, atol=1e-5)
+
+
+def test_rp3beta_matches_the_hand_computed_walks() -> None:
+    # Users {0,1}, {1,2}, {0,1,2}: user degrees 2, 2, 3; item popularities 2, 3, 2. With alpha 1
+    # and beta 1, W_ij = (sum over users with i and j of 1/deg_u) / pop_i / pop_j, e.g.
+    # W_01 = (1/2 + 1/3) / 2 / 3 = 5/36 and W_02 = (1/3) / 2 / 2 = 1/12.
+    data = interactions([0, 1], [1, 2], [0, 1, 2], n_items=3)
+    model = create_model("rp3beta", {"alpha": 1.0, "beta": 1.0}).fit(data)
+    expected = np.array([[0, 5 / 36, 1 / 12], [5 / 36, 0, 5 / 36], [1 / 12, 5 / 36, 0]])
+    np.testing.assert_allclose(model.weights, expected, atol=1e-7)
+    # beta 0 leaves the arrival item unpenalised: W_01 = (5/6) / pop_0 = 5/12.
+    plain = create_model("rp3beta", {"alpha": 1.0, "beta": 0.0}).fit(data)
+    assert plain.weights[0, 1] == pytest.approx(5 / 12)
+    np.testing.assert_allclose(model.score([[0]]), [expected[0]], atol=1e-7)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from segue.monitoring.events import (
     EventWriter,
@@ -57,6 +59,7 @@ def served(recommendation_id: str = "r1", served_at: float = SERVED_AT, **change
         keys=KEYS,
         artists=ARTISTS,
         known_user=None,
+        excluded_items=[1, 2],
     )
     fields.update(changes)
     return ServedList(**fields)
@@ -77,6 +80,7 @@ def test_a_served_list_becomes_one_list_row_and_one_row_per_item(tmp_path: Path)
     assert log.skipped == []
     [row] = log.lists.to_dict("records")
     row["input_items"] = list(row["input_items"])
+    row["excluded_items"] = list(row["excluded_items"])
     assert pd.isna(row.pop("user_id")) and pd.isna(row.pop("fallback"))  # missing strings
     assert row["served_at"] == pd.Timestamp("2026-03-01 13:59:59.500", tz="UTC")
     assert {key: row[key] for key in row if key != "served_at"} == {
@@ -97,6 +101,7 @@ def test_a_served_list_becomes_one_list_row_and_one_row_per_item(tmp_path: Path)
         "latency_ms": 1.5,
         "input_items": ["iu|palette", "iu|blueming"],
         "known_user": None,
+        "excluded_items": ["iu|blueming", "bts|butter"],
     }
     items = log.items[["recommendation_id", "item", "artist", "score", "position"]]
     assert items.to_dict("records") == [
@@ -182,6 +187,26 @@ def test_an_unwritable_directory_drops_and_counts_without_raising(tmp_path: Path
     writer.close()
     assert drops.dropped == 3
     assert read_event_log(blocker / "events").lists.empty
+
+
+def test_a_list_without_exclusions_and_an_older_part_without_the_column_read_as_empty(
+    tmp_path: Path,
+) -> None:
+    writer = EventWriter(tmp_path)
+    writer.submit_list(served("none", excluded_items=[]))
+    writer.submit_list(served("some"))
+    writer.close()
+    [part] = (tmp_path / "lists").rglob("*.parquet")
+    old = pq.read_table(part).drop_columns(["excluded_items"]).filter(pa.array([True, False]))
+    pq.write_table(
+        old.set_column(0, "recommendation_id", pa.array(["old"])),
+        part.with_name("part-1-old.parquet"),
+    )
+
+    log = read_event_log(tmp_path)
+    assert log.skipped == []
+    excluded = {row.recommendation_id: list(row.excluded_items) for row in log.lists.itertuples()}
+    assert excluded == {"none": [], "some": ["iu|blueming", "bts|butter"], "old": []}
 
 
 def test_a_truncated_part_is_skipped_and_reported(tmp_path: Path) -> None:

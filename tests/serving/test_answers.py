@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 POLL_SECONDS = 30.0
 PALETTE = parse_songs(SONGS)[0][SONGS.index("IU - Palette")].key
+BUTTER = parse_songs(SONGS)[0][SONGS.index("BTS - Butter")].key
 
 # (method, path, body, route template, the fallback expected). The fast lane answers the first
 # five; FastAPI answers the similar items and the user list with a query it does not read.
@@ -123,6 +124,9 @@ def test_every_served_list_is_logged_once_and_flushed_on_sigterm(registered, tmp
     assert list(playlist["input_items"]) == [PALETTE]
     assert playlist["unmatched"] == 1
     assert playlist["removed_excluded"] + playlist["removed_seen"] >= 1
+    assert list(playlist["excluded_items"]) == [BUTTER]  # the request's matched `exclude`
+    others = lists.drop(index=playlist.name)
+    assert [list(excluded) for excluded in others["excluded_items"]] == [[]] * len(others)
 
     assert sorted(log.feedback["type"]) == ["click", "impression", "impression", "impression"]
     assert set(log.feedback["recommendation_id"]) == {first_id}

@@ -217,3 +217,37 @@ def test_the_labelled_set_keeps_false_matches_under_one_percent() -> None:
     assert len(false) < 0.01 * len(negatives), false
     assert not wrong
     assert len(right) >= 0.95 * len(positives)
+
+
+def test_gram_overlap_counts_the_grams_each_key_shares_with_the_query() -> None:
+    rng = np.random.default_rng(7)
+    keys = ["".join(rng.choice(list("abcdef"), size=int(rng.integers(1, 9)))) for _ in range(60)]
+    postings = song_index._GramPostings(keys)  # 60 keys: no gram is frequent enough to skip
+    for query in ["abcab", "fed", "a", "zzz", keys[3], keys[17] + "x"]:
+        grams = song_index.ngrams(query)
+        owners, shared = postings.overlap(grams)
+        expected = {
+            owner: len(grams & song_index.ngrams(key))
+            for owner, key in enumerate(keys)
+            if grams & song_index.ngrams(key)
+        }
+        assert owners.tolist() == sorted(expected), query
+        assert shared.tolist() == [expected[owner] for owner in sorted(expected)], query
+        # Counting only the rarest grams: never more than that many, and only shared ones.
+        few_owners, few_shared = postings.overlap(grams, rarest=2)
+        assert set(few_owners.tolist()) <= set(expected) and (few_shared <= 2).all(), query
+
+
+def test_a_misspelt_title_is_found_among_many_sharing_its_common_words() -> None:
+    # 3,000 titles made of the same few words, most more popular than the one asked for.
+    rng = np.random.default_rng(11)
+    words = ["golden", "night", "city", "summer", "rain", "love", "heart", "dream"]
+    titles = [" ".join(rng.choice(words, size=3)) + f" {number}" for number in range(3000)]
+    titles.append("Golden Lantern Night")
+    artists = [f"Band {number % 700}" for number in range(len(titles))]
+    counts = [100] * 3000 + [1]
+    songs = SongMatcher(catalogue(artists, titles, counts), budget=MatchBudget(max_candidates=20))
+    assert songs.match("Golden Lantren Night") == 3000  # no artist, one typo
+    assert songs.match("Band 200 - Golden Lanten Night") == 3000  # artist and a missing letter
+    assert songs.match("Unknown Band - Golden Night Summer") is None
+    assert len(songs.index.candidates("", "goldenlantrennight", 20)) <= 20

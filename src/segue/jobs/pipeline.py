@@ -31,6 +31,7 @@ from segue.jobs.train import (
     package_from_training,
     run_training,
 )
+from segue.models.distributed import launched_world
 from segue.settings import Settings, SettingsError
 from segue.tracking.package import ModelPackage
 from segue.tracking.promotion import PromotionResult
@@ -100,6 +101,13 @@ def run_pipeline(
     unknown task or algorithm raises ``TrainingError`` before any step runs; a step that fails is
     reported in the summary, not raised. One registry (one client) serves every step.
     """
+    if launched_world().world_size > 1:
+        # Every rank would ingest, register and promote: the pipeline is one process, and only
+        # its training step scales out (segue train --engine ray --register).
+        raise TrainingError(
+            "segue pipeline run runs as one process, not under torchrun; to train on several "
+            "workers use `segue train --engine ray --register`, then `segue promote`"
+        )
     # Every step must reach the same store, whatever the working directory does meanwhile.
     settings = absolute_store(settings)
     algorithm = algorithm or default_algorithm(settings, task)

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from segue.data.interactions import Holdout, Interactions, as_history
+from segue.evaluation.evaluator import SCORES_PER_BATCH
 
 TASKS: tuple[str, ...] = ("next-song", "user-items")
 
@@ -35,6 +36,8 @@ _MODEL_PATHS: dict[str, str] = {
     "sasrec": "segue.models.sasrec:SasRecScorer",
     "item-knn": "segue.models.item_knn:ItemKnnScorer",
     "ease": "segue.models.ease:EaseScorer",
+    "edlae": "segue.models.edlae:EdlaeScorer",
+    "rp3beta": "segue.models.rp3beta:Rp3BetaScorer",
     "als": "segue.models.als:AlsScorer",
     "autoencoder": "segue.models.autoencoder:AutoencoderScorer",
     "mult-vae": "segue.models.mult_vae:MultVaeScorer",
@@ -73,9 +76,10 @@ def trained_parameter_bytes(parameters: int) -> int:
     return 16 * parameters
 
 
-def scoring_bytes(n_items: int, rows: int = SCORING_BATCH) -> int:
-    """Scoring ``rows`` histories against the catalogue: scores, their masked copy and the top-K
-    selection's negated copy (float32 each), as validation and evaluation do."""
+def scoring_bytes(n_items: int) -> int:
+    """Scoring one evaluation batch against the catalogue (validation does it in the fit): the
+    scores and the top-K selection's scratch, about three float32 arrays of the batch."""
+    rows = max(1, min(SCORING_BATCH, SCORES_PER_BATCH // max(n_items, 1)))
     return 12 * rows * n_items
 
 

@@ -80,20 +80,56 @@ class MarkovScorer(Scorer):
         outgoing = np.asarray(counts.sum(axis=1)).ravel()
         self.transitions = sp.diags(1.0 / np.maximum(outgoing, 1.0)).dot(counts).tocsr()
         self.transitions = self.transitions.astype(np.float32)
-        self.has_successors = outgoing > 0
         popularity = train.item_counts().astype(np.float64)
         self.popularity = (popularity / max(popularity.sum(), 1.0)).astype(np.float32)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Per-item arrays every call reads: which items have successors, the transition rows
+        in one CSR float32 matrix, and the back-off popularity already multiplied by its weight."""
+        self.transitions = sp.csr_matrix(self.transitions, dtype=np.float32)
+        self.popularity = np.asarray(self.popularity, dtype=np.float32)
+        self.has_successors = np.diff(self.transitions.indptr) > 0
+        self._keep = np.float32(1.0) - np.float32(self.config.backoff_weight)
+        self._backoff_scores = np.float32(self.config.backoff_weight) * self.popularity
 
     def _score(self, histories: list[np.ndarray]) -> np.ndarray:
-        weights = recency_weights(
-            histories, self.n_items, self.config.history_decay, self.config.history_window
+        """Each row: the weighted popularity, plus the recent items' transition rows (their
+        weights normalised to sum to one) added where they have entries; pure popularity when no
+        recent item has successors. Work beyond copying the rows: the entries of those rows."""
+        decay, window = self.config.history_decay, self.config.history_window
+        recent = [history[::-1][: window if decay > 0.0 else 1] for history in histories]
+        sizes = np.fromiter((len(items) for items in recent), dtype=np.int64, count=len(recent))
+        sources = np.concatenate(recent) if len(recent) else np.empty(0, dtype=np.int64)
+        rows = np.repeat(np.arange(len(recent), dtype=np.int64), sizes)
+        steps = np.arange(len(sources), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        weights = np.power(decay, steps, dtype=np.float64)
+        moving = self.has_successors[sources]
+        sources, rows, weights = sources[moving], rows[moving], weights[moving]
+        totals = np.bincount(rows, weights=weights, minlength=len(histories))
+
+        scores = np.empty((len(histories), self.n_items), dtype=np.float32)
+        scores[:] = self._backoff_scores
+        scores[totals <= 0] = self.popularity
+        if not len(sources):
+            return scores
+        # The transition rows of every (row, source) pair, as flat (row, column, value) entries.
+        indptr = self.transitions.indptr
+        starts = indptr[sources].astype(np.int64)
+        lengths = indptr[sources + 1] - starts
+        offsets = np.cumsum(lengths) - lengths
+        positions = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+        columns = self.transitions.indices[positions].astype(np.int64)
+        values = self.transitions.data[positions] * np.repeat(weights / totals[rows], lengths)
+        cells = np.repeat(rows, lengths) * self.n_items + columns
+        if np.any(rows[1:] == rows[:-1]):  # a row with several sources may hit a cell twice
+            cells, inverse = np.unique(cells, return_inverse=True)
+            values = np.bincount(inverse.ravel(), weights=values, minlength=len(cells))
+        flat = scores.reshape(-1)
+        flat[cells] = (
+            self._keep * values.astype(np.float32) + self._backoff_scores[cells % self.n_items]
         )
-        weights = weights.dot(sp.diags(self.has_successors.astype(np.float64))).tocsr()
-        totals = np.asarray(weights.sum(axis=1)).ravel()
-        normalised = sp.diags(1.0 / np.maximum(totals, 1e-12)).dot(weights)
-        transition = np.asarray(normalised.dot(self.transitions).todense(), dtype=np.float32)
-        backoff = np.where(totals > 0, self.config.backoff_weight, 1.0).astype(np.float32)
-        return (1.0 - backoff)[:, None] * transition + backoff[:, None] * self.popularity
+        return scores
 
     def _state(self) -> dict[str, np.ndarray]:
         return {
@@ -108,5 +144,5 @@ class MarkovScorer(Scorer):
             (state["transitions_data"], state["transitions_indices"], state["transitions_indptr"]),
             shape=(self.n_items, self.n_items),
         )
-        self.has_successors = np.diff(self.transitions.indptr) > 0
         self.popularity = state["popularity"]
+        self._prepare()

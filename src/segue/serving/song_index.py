@@ -12,7 +12,8 @@ Candidates come from two routes, each bounded:
   when an artist has more songs than the route may take);
 * **by title**: the songs whose titles share the most character n-grams with the query's title,
   read from an inverted index (n-grams so frequent that their lists would be long are skipped
-  while rarer ones remain).
+  while rarer ones remain, and only the query's ``TITLE_GRAMS_COUNTED`` rarest n-grams are
+  counted, so a lookup reads a few short lists and does no work per catalogue song).
 
 N-grams are trigrams of keys written in Latin letters and bigrams of the others (a hangul or han
 syllable carries as much as three letters), over the key padded with ``^`` and ``$``.
@@ -52,6 +53,8 @@ GLUED_ARTIST_SHARE = 0.6
 # An n-gram found in more than this share of the entries is skipped when rarer ones remain.
 FREQUENT_GRAM_SHARE = 0.05
 RAREST_GRAMS_KEPT = 3
+# The title route counts shared n-grams over this many of the query title's rarest n-grams only.
+TITLE_GRAMS_COUNTED = 4
 # Upper end of the code points, so every key starting with a prefix sorts below prefix + this.
 _AFTER_ANY_PREFIX = "\U0010ffff"
 
@@ -141,24 +144,38 @@ class _GramPostings:
         np.cumsum(np.bincount(code_array, minlength=len(self._code_of)), out=self._offsets[1:])
         self._max_postings = max(64, int(FREQUENT_GRAM_SHARE * self.n_owners))
 
-    def overlap(self, grams: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Owners sharing at least one of ``grams`` (sorted) and how many each shares."""
+    def overlap(
+        self, grams: frozenset[str], rarest: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Owners sharing at least one of ``grams`` (sorted) and how many each shares.
+
+        N-grams in more than ``FREQUENT_GRAM_SHARE`` of the owners are skipped while at least
+        ``RAREST_GRAMS_KEPT`` rarer ones remain; with ``rarest`` only that many of the rarest
+        grams left are counted (a rare gram says more about a key than a frequent one). The
+        work is that of sorting the postings read: nothing is done per owner of the index.
+        """
         codes = np.array([self._code_of[g] for g in grams if g in self._code_of], dtype=np.int64)
         if not len(codes):
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        codes.sort()  # a set's order varies between runs; ties between grams must not
         lengths = self._offsets[codes + 1] - self._offsets[codes]
         usable = codes[lengths <= self._max_postings]
         if len(usable) < min(RAREST_GRAMS_KEPT, len(codes)):
             usable = codes[np.argsort(lengths, kind="stable")[:RAREST_GRAMS_KEPT]]
-        postings = np.concatenate(
-            [self._members[self._offsets[c] : self._offsets[c + 1]] for c in usable.tolist()]
+        if rarest is not None and len(usable) > rarest:
+            usable_lengths = self._offsets[usable + 1] - self._offsets[usable]
+            usable = usable[np.argsort(usable_lengths, kind="stable")[:rarest]]
+        postings = np.sort(
+            np.concatenate(
+                [self._members[self._offsets[c] : self._offsets[c + 1]] for c in usable.tolist()]
+            )
         )
-        if len(postings) * 8 < self.n_owners:
-            owners, counts = np.unique(postings, return_counts=True)
-            return owners.astype(np.int64), counts.astype(np.int64)
-        counts = np.bincount(postings, minlength=self.n_owners)
-        owners = np.flatnonzero(counts)
-        return owners, counts[owners]
+        first = np.empty(len(postings), dtype=bool)
+        first[:1] = True
+        np.not_equal(postings[1:], postings[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        counts = np.diff(starts, append=len(postings))
+        return postings[starts].astype(np.int64), counts
 
 
 def _best(owners: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
@@ -256,7 +273,7 @@ class SongIndex:
         """
         if limit <= 0 or not title:
             return np.empty(0, dtype=np.int64)
-        title_owners, title_shared = self._title_grams.overlap(ngrams(title))
+        title_owners, title_shared = self._title_grams.overlap(ngrams(title), TITLE_GRAMS_COUNTED)
         by_artist = self._songs_of_near_artists(artist, title)
         quota = limit if not len(title_owners) else max(1, limit // 2)
         if len(by_artist) > quota:
