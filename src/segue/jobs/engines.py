@@ -95,6 +95,7 @@ def fit_on_ray_train(
         "params": scorer.config.model_dump(mode="json"),
         "seed": scorer.seed,
         "validation_k": scorer.validation_k,
+        "memory_limit_gb": scorer.memory_limit_gb,
         "train": train,
         "validation": validation,
     }
@@ -138,7 +139,11 @@ def fit_on_worker(job: dict[str, Any]) -> dict[str, bytes] | None:
     import ray.train
 
     scorer = create_model(
-        job["algorithm"], job["params"], seed=job["seed"], validation_k=job["validation_k"]
+        job["algorithm"],
+        job["params"],
+        seed=job["seed"],
+        validation_k=job["validation_k"],
+        memory_limit_gb=job["memory_limit_gb"],
     )
     scorer.fit(job["train"], job["validation"])
     if ray.train.get_context().get_world_rank() != 0:

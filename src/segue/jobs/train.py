@@ -183,6 +183,7 @@ def train_on_split(
         algorithm,
         params,
         seed=settings.evaluation.seed,
+        validation_k=settings.evaluation.k,
         memory_limit_gb=settings.training.memory_limit_gb,
     )
     protocol = get_protocol(split.protocol)
