@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,23 @@ def movielens_small_dir() -> Path | None:
         if (candidate / "ratings.csv").exists():
             return candidate
     return None
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite store with its schema created once: creating it costs seconds."""
+    from mlflow import MlflowClient
+
+    database = tmp_path_factory.mktemp("store") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{database}").search_experiments()
+    return database
+
+
+@pytest.fixture
+def local_store(empty_store: Path) -> Path:
+    """The dev profile's embedded store (``.segue/mlflow.db``) in the test's own directory."""
+    Path(".segue").mkdir()
+    return Path(shutil.copyfile(empty_store, ".segue/mlflow.db"))
 
 
 @pytest.fixture

@@ -104,16 +104,6 @@ def catalogue(n_items: int) -> pd.DataFrame:
     )
 
 
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An MLflow SQLite store with its schema created once: creating it costs seconds."""
-    from mlflow import MlflowClient
-
-    database = tmp_path_factory.mktemp("store") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{database}").search_experiments()
-    return database
-
-
 @pytest.fixture
 def settings(empty_store: Path) -> Settings:
     """The dev profile on the embedded store (``.segue/mlflow.db``) in the test's own directory."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lifecycle_support import empty_store, make_package, registry, settings  # noqa: F401
+from lifecycle_support import make_package, registry, settings  # noqa: F401
 from segue.cli.main import app
 from segue.serving.precomputed import read_lists, read_manifest
 from segue.tracking.registry import CHAMPION, Registry

@@ -16,12 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dataset_support import write_playlists
-from lifecycle_support import (  # noqa: F401  (empty_store is a fixture)
-    empty_store,
-    free_port,
-    stop_process_group,
-    wait_until_answers,
-)
+from lifecycle_support import free_port, stop_process_group, wait_until_answers
 from segue.cli.main import app
 from segue.cli.monitor import parse_moment
 from segue.jobs.pipeline import run_pipeline
@@ -33,7 +28,7 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def served(empty_store: Path) -> str:  # noqa: F811
+def served(empty_store: Path) -> str:
     """A next-song champion (markov on 200 chain playlists) served by `segue serve`; its URL."""
     Path(".segue").mkdir()
     shutil.copyfile(empty_store, ".segue/mlflow.db")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,26 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lifecycle_support import free_port
+
 pytestmark = pytest.mark.slow
 
 START_SECONDS = 60.0
-
-
-@pytest.fixture
-def local_store() -> Path:
-    """The dev profile's embedded store (``.segue/mlflow.db``), empty, in the test's directory."""
-    from mlflow import MlflowClient
-
-    database = Path(".segue") / "mlflow.db"
-    database.parent.mkdir()
-    MlflowClient(tracking_uri=f"sqlite:///{database}").search_experiments()
-    return database
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_serve_starts_without_champions_alive_but_not_ready(local_store) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lifecycle_support import empty_store, registry, settings  # noqa: F401
+from lifecycle_support import registry, settings  # noqa: F401
 from segue.cli.main import app
 from segue.data.dataset import Dataset
 from segue.tracking.registry import CHALLENGER, Registry

@@ -7,4 +7,4 @@ from dataset_support import (  # noqa: F401
     ratings_dir,
     tracking_overrides,
 )
-from lifecycle_support import empty_store, make_package, registry, settings  # noqa: F401
+from lifecycle_support import make_package, registry, settings  # noqa: F401

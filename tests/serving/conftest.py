@@ -31,23 +31,6 @@ def serve() -> Iterator[Callable[[Any], str]]:
 
 
 @pytest.fixture(scope="session")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An MLflow SQLite store with its schema created once: creating it costs many seconds."""
-    from mlflow import MlflowClient
-
-    database = tmp_path_factory.mktemp("store") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{database}").search_experiments()
-    return database
-
-
-@pytest.fixture
-def local_store(empty_store: Path) -> Path:
-    """The dev profile's embedded store (``.segue/mlflow.db``) in the test's own directory."""
-    Path(".segue").mkdir()
-    return Path(shutil.copyfile(empty_store, ".segue/mlflow.db"))
-
-
-@pytest.fixture(scope="session")
 def packages() -> dict[str, ModelPackage]:
     return {"next-song": next_song_package(), "user-items": user_items_package()}
 

@@ -19,8 +19,8 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from segue.data.interactions import Holdout, Interactions
-from segue.models.base import ModelConfig, Scorer
-from segue.models.weight_rows import sum_dense_rows
+from segue.models.base import ModelConfig
+from segue.models.weight_rows import ItemWeightsScorer
 
 
 class EdlaeConfig(ModelConfig):
@@ -63,15 +63,13 @@ def edlae_weights(matrix: sp.csr_matrix, l2: float, dropout: float) -> np.ndarra
     return inverse.astype(np.float32, copy=False)
 
 
-class EdlaeScorer(Scorer):
+class EdlaeScorer(ItemWeightsScorer):
     """Score = history vector x B, B dense items x items (like dense EASE)."""
 
     name = "edlae"
-    tasks = frozenset({"user-items"})
     config_class = EdlaeConfig
 
     config: EdlaeConfig
-    weights: np.ndarray
 
     def estimate_fit_bytes(self, train: Interactions) -> int:
         """Peak bytes of the dense work arrays, route by route (see ``edlae_weights``)."""
@@ -88,12 +86,3 @@ class EdlaeScorer(Scorer):
 
     def _fit(self, train: Interactions, validation: Holdout | None) -> None:
         self.weights = edlae_weights(train.to_csr(), self.config.l2, self.config.dropout)
-
-    def _score(self, histories: list[np.ndarray]) -> np.ndarray:
-        return sum_dense_rows(histories, self.weights)
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights}
-
-    def _restore(self, state: dict[str, np.ndarray]) -> None:
-        self.weights = state["weights"]

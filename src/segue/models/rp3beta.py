@@ -19,8 +19,8 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from segue.data.interactions import Holdout, Interactions
-from segue.models.base import ModelConfig, Scorer
-from segue.models.weight_rows import sum_dense_rows
+from segue.models.base import ModelConfig
+from segue.models.weight_rows import ItemWeightsScorer
 
 
 class Rp3BetaConfig(ModelConfig):
@@ -48,15 +48,13 @@ def rp3beta_weights(matrix: sp.csr_matrix, alpha: float, beta: float) -> np.ndar
     return weights
 
 
-class Rp3BetaScorer(Scorer):
+class Rp3BetaScorer(ItemWeightsScorer):
     """Score of item j = sum over the history's items i of W_ij."""
 
     name = "rp3beta"
-    tasks = frozenset({"user-items"})
     config_class = Rp3BetaConfig
 
     config: Rp3BetaConfig
-    weights: np.ndarray
 
     def estimate_fit_bytes(self, train: Interactions) -> int:
         """The sparse inputs, the sparse walk product (12 bytes a pair at worst) and dense W."""
@@ -67,12 +65,3 @@ class Rp3BetaScorer(Scorer):
 
     def _fit(self, train: Interactions, validation: Holdout | None) -> None:
         self.weights = rp3beta_weights(train.to_csr(), self.config.alpha, self.config.beta)
-
-    def _score(self, histories: list[np.ndarray]) -> np.ndarray:
-        return sum_dense_rows(histories, self.weights)
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights}
-
-    def _restore(self, state: dict[str, np.ndarray]) -> None:
-        self.weights = state["weights"]

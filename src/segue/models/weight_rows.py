@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from segue.data.interactions import Interactions
+from segue.models.base import Scorer
 
 # Histories with at most this many distinct items gather their dense rows; longer ones (and the
 # evaluation's big batches of them) go through one sparse product, which copies nothing.
@@ -75,3 +76,20 @@ def _add_sparse_rows(
     flat_columns = np.repeat(owner, counts) * n_items + weights.indices[positions]
     # ufunc.at adds in the order given, in float32: the product's order and rounding.
     np.add.at(scores.reshape(-1), flat_columns, weights.data[positions])
+
+
+class ItemWeightsScorer(Scorer):
+    """A user-item scorer whose fit leaves one dense items x items matrix W in ``weights``:
+    score(history) = the sum of W's rows over the history. Subclasses implement ``_fit``."""
+
+    tasks = frozenset({"user-items"})
+    weights: np.ndarray
+
+    def _score(self, histories: list[np.ndarray]) -> np.ndarray:
+        return sum_dense_rows(histories, self.weights)
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"weights": self.weights}
+
+    def _restore(self, state: dict[str, np.ndarray]) -> None:
+        self.weights = state["weights"]
