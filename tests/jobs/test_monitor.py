@@ -32,6 +32,7 @@ from segue.monitoring.events import SCHEMAS, read_event_log
 from segue.settings import Settings, load_settings
 from segue.tracking.package import ModelPackage
 from segue.tracking.registry import CHAMPION, Registry
+from segue.tracking.stores import tracking_uri
 
 NAME = "dev.segue-next-song"
 SERVED_AT = datetime(2026, 11, 30, 10, tzinfo=UTC)
@@ -157,16 +158,13 @@ def test_report_writes_json_and_html_and_logs_a_tagged_run(
     assert page.count("<img") >= 4  # time series, click-through, Lorenz curve, drift
     from mlflow import MlflowClient
 
-    run = MlflowClient(settings.tracking.tracking_uri).get_run(outcome.run_id)
+    # The absolute store: MLflow caches stores by URI, so a relative one may be another test's.
+    client = MlflowClient(tracking_uri(settings))
+    run = client.get_run(outcome.run_id)
     assert run.data.tags["segue.model_version.next-song"] == champion
     assert run.data.tags["segue.kind"] == "monitoring-report"
     assert run.data.metrics[f"next-song.v{champion}.lists_served"] == 40
-    artifacts = {
-        a.path
-        for a in MlflowClient(settings.tracking.tracking_uri).list_artifacts(
-            outcome.run_id, "monitoring"
-        )
-    }
+    artifacts = {a.path for a in client.list_artifacts(outcome.run_id, "monitoring")}
     assert {"monitoring/report.json", "monitoring/report.html"} <= artifacts
 
 
