@@ -9,8 +9,7 @@ For each model of ``segue.models.base.MODEL_NAMES`` and each task it serves (nex
 playlists, user-item models on user histories; most-popular on both) it fits one cell of the
 grid interactions x items (10k, 100k, 1M x 1k, 10k, 50k, 200k; ``--quick``: the two smallest of
 each, about 5 minutes) and prints fit time (CPU and wall), peak memory above the starting point
-(the project's ``PeakMemory`` meter, wherever it lives; a psutil RSS sampler here if it cannot
-be imported) and the saved package's size. At the end it prints, per model, the growth
+(the project's ``segue.jobs.memory.PeakMemory`` meter) and the saved package's size. At the end it prints, per model, the growth
 exponents b and c of ``cost = a * interactions^b * items^c``, fitted by least squares on
 log-log over the measured cells (an exponent only where its axis has at least two usable
 points).
@@ -37,26 +36,25 @@ Choices that shape the figures:
   tiny catalogue first pays the one-off costs (lazy imports, first kernel calls).
 - Neural models run 1 epoch with their default hyperparameters and no validation holdout (no
   early stopping); multiply by the epochs they really run for a full fit.
-- Before a fit, its memory is estimated from the arrays the model builds (for example dense
-  EASE holds items x items float32 weights next to float64 work arrays) and its time is
-  extrapolated from the nearest smaller measured cells with the exponents seen so far (at
-  least linear); a cell over ``--max-gb`` (or 80% of the memory available now) or ``--max-seconds``
-  is skipped and says what it would need. A fit that still uses more than 2 x
-  ``--max-seconds`` of CPU time is stopped, and the bigger cells of that model are skipped. Cells under 0.05 s or
-  1 MB measure fixed overhead and are left out of the exponent fits.
+- Before a fit, the model's own memory guard (``estimate_fit_bytes``, the estimate that makes
+  ``fit`` refuse with ``FitTooLargeError``) is asked with ``--max-gb`` as the cap (or the memory
+  available, if less); its estimate is printed beside the measured peak, and a cell above the
+  cap is skipped with the model's advice. The time of a cell is extrapolated from the nearest
+  smaller measured cells with the exponents seen so far (at least linear) and a cell over
+  ``--max-seconds`` is skipped. A fit that still uses more than 2 x ``--max-seconds`` of CPU
+  time is stopped, and the bigger cells of that model are skipped. Cells under 0.05 s or 1 MB
+  measure fixed overhead and are left out of the exponent fits.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,8 +71,6 @@ PLAYLIST_LENGTH = 100
 USER_MEDIAN_LENGTH = 50
 USER_LENGTH_SIGMA = 1.0
 USER_LENGTH_RANGE = (5, 5_000)
-# Mean sequence length, for the memory estimates (users: the clipped log-normal mean).
-MEAN_LENGTH = {"next-song": PLAYLIST_LENGTH, "user-items": 80}
 # Below these a measurement is fixed overhead, not growth: left out of the exponent fits.
 MIN_FIT_SECONDS = 0.05
 MIN_PEAK_MB = 1.0
@@ -94,7 +90,6 @@ SINGLE_THREAD_ENV = {
 # A fixed mmap threshold stops glibc from raising it after the data is built: large arrays then
 # come from (and go back to) the system, so memory freed before the fit cannot hide its peak.
 CHILD_ENV = {**SINGLE_THREAD_ENV, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
-GB = 2**30
 
 
 @dataclass(frozen=True)
@@ -111,6 +106,7 @@ class Outcome:
     fit_seconds: float | None = None  # CPU seconds of the fitting process
     wall_seconds: float | None = None
     peak_mb: float | None = None
+    estimate_mb: float | None = None  # the model's own estimate of its fit's peak
     package_mb: float | None = None
     sequences: int | None = None
     note: str = ""
@@ -193,41 +189,7 @@ def synthetic_interactions(task: str, n_interactions: int, n_items: int):
     return Interactions(sequences, n_items)
 
 
-# -- estimates before a fit ----------------------------------------------------------------------
-
-
-def estimate_memory_bytes(cell: Cell) -> float:
-    """A generous estimate of the fit's peak memory from the arrays the model builds."""
-    n, items = float(cell.interactions), float(cell.items)
-    users = n / MEAN_LENGTH[cell.task]
-    matrix = 40.0 * n  # sequences -> COO -> CSR, with int64 indices on the way
-    adam = 16.0  # parameter, gradient and two Adam moments, float32
-    if cell.model == "most-popular":
-        return 16.0 * n + 8.0 * items
-    if cell.model == "markov":
-        return 60.0 * n + 16.0 * items
-    if cell.model == "session-knn":
-        # 64 MB dense candidate blocks (a copy, argpartition's int64 indices) + kept neighbours.
-        return 5 * 64 * 2**20 + 100 * 24.0 * items + matrix
-    if cell.model == "item-knn":
-        # items x 1024 blocks: counts, denominators, similarities (float32), argpartition (int64).
-        return 1024 * items * 28.0 + 30 * 24.0 * items + matrix
-    if cell.model == "ease":
-        if users < items:  # Woodbury: users x items float64 work, items x items float32 twice
-            return 8.0 * items**2 + 24.0 * users * items + 8.0 * users**2 + matrix
-        return 20.0 * items**2 + matrix  # float64 Gram, float64 inverse, float32 weights
-    if cell.model == "als":
-        return 3 * 64 * 4.0 * (users + items) + 2 * matrix
-    if cell.model == "lstm":
-        return adam * 144 * items + 256 * 12.0 * items + 24.0 * n
-    if cell.model in ("gru4rec", "sasrec"):
-        width = 165 if cell.model == "gru4rec" else 65
-        logits = items if items <= 20_000 else 2048 + 32
-        return adam * width * items + 32 * 50 * 12.0 * logits + 10.0 * n + matrix
-    if cell.model in ("autoencoder", "mult-vae"):
-        hidden, batch = (256, 64) if cell.model == "autoencoder" else (600, 128)
-        return adam * 2 * hidden * items + 6 * 4.0 * batch * items + matrix
-    return 100.0 * n + 100.0 * items
+# -- time budget ---------------------------------------------------------------------------------
 
 
 def smaller_measured(cell: Cell, done: list[Outcome]) -> list[Outcome]:
@@ -319,76 +281,39 @@ def growth_exponents(outcomes: list[Outcome], metric: str) -> dict[str, float | 
 # -- one fit, in a child process -----------------------------------------------------------------
 
 
-class RssPeakMemory:
-    """Fallback meter: peak resident memory above the start, sampled every 10 ms."""
+def fit_one(cell: Cell, max_gb: float) -> dict[str, object]:
+    """Generate the cell's data, fit the model under the memory meter, save it, measure.
 
-    def __init__(self, interval_seconds: float = 0.01) -> None:
-        import psutil
-
-        self.peak_mb = 0.0
-        self._interval = interval_seconds
-        self._process = psutil.Process()
-        self._baseline = self._highest = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._highest = max(self._highest, self._process.memory_info().rss)
-            self._stop.wait(self._interval)
-
-    def __enter__(self) -> RssPeakMemory:
-        self._baseline = self._highest = self._process.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        highest = max(self._highest, self._process.memory_info().rss)
-        self.peak_mb = max(highest - self._baseline, 0) / 2**20
-
-
-def peak_memory_meter() -> tuple[type, str]:
-    """The project's PeakMemory class and where it came from, or the fallback sampler.
-
-    The meter is moving from ``segue.training_job`` to a module under ``segue.jobs``: the module
-    is found by the class definition in its source, so either place works.
+    The model's own memory guard decides first: a fit it estimates above ``max_gb`` (or the
+    memory available) is not run, and the answer carries the estimate and its advice.
     """
-    import segue
-
-    root = Path(segue.__file__).parent
-    candidates = [*sorted((root / "jobs").glob("*.py")), root / "training_job.py"]
-    for path in candidates:
-        if path.exists() and "class PeakMemory" in path.read_text(encoding="utf-8"):
-            module = ".".join(("segue", *path.relative_to(root).with_suffix("").parts))
-            try:
-                return importlib.import_module(module).PeakMemory, module
-            except (ImportError, AttributeError):
-                continue
-    return RssPeakMemory, "benchmarks/scale.py (psutil fallback)"
-
-
-def fit_one(cell: Cell) -> dict[str, object]:
-    """Generate the cell's data, fit the model under the memory meter, save it, measure."""
     import gc
 
-    from segue.models.base import create_model
+    from segue.jobs.memory import PeakMemory
+    from segue.models.base import FitTooLargeError, create_model
 
     if cell.model in NEURAL_MODELS:
         import torch
 
         torch.set_num_threads(1)
-    meter_class, meter_source = peak_memory_meter()
     train = synthetic_interactions(cell.task, cell.interactions, cell.items)
     params = {"epochs": 1} if cell.model in NEURAL_MODELS else {}
+    model = create_model(cell.model, params, seed=MODEL_SEED, memory_limit_gb=max_gb)
+    estimate_mb = model.estimate_fit_bytes(train) / 2**20
+    try:
+        model.check_fit_memory(train)
+    except FitTooLargeError as error:
+        return {
+            "estimate_mb": estimate_mb,
+            "limit_mb": error.limit_bytes / 2**20,
+            "alternative": model.fit_alternative(train),
+        }
     # A warm-up fit on a tiny catalogue pays the first-call costs (lazy imports, kernel set-up)
     # that would otherwise pass for growth.
     warm_up = synthetic_interactions(cell.task, *WARM_UP_SIZE)
     create_model(cell.model, params, seed=MODEL_SEED).fit(warm_up)
-    model = create_model(cell.model, params, seed=MODEL_SEED)
     gc.collect()
-    with meter_class() as meter:
+    with PeakMemory() as meter:
         start_cpu, start_wall = time.process_time(), time.perf_counter()
         model.fit(train)
         cpu_seconds = time.process_time() - start_cpu
@@ -400,14 +325,14 @@ def fit_one(cell: Cell) -> dict[str, object]:
         "fit_seconds": cpu_seconds,
         "wall_seconds": wall_seconds,
         "peak_mb": meter.peak_mb,
+        "estimate_mb": estimate_mb,
         "package_mb": package / 2**20,
         "sequences": len(train),
-        "interactions": train.n_interactions,
-        "meter": meter_source,
+        "meter": "segue.jobs.memory",
     }
 
 
-def run_in_child(cell: Cell, max_seconds: float) -> Outcome:
+def run_in_child(cell: Cell, max_gb: float, max_seconds: float) -> Outcome:
     """Fit ``cell`` in a fresh single-threaded interpreter; a failure or a stop becomes a note.
 
     The child is stopped once it has used ``HARD_STOP_FACTOR * max_seconds`` of CPU time (data
@@ -416,7 +341,8 @@ def run_in_child(cell: Cell, max_seconds: float) -> Outcome:
     import psutil
 
     limit = HARD_STOP_FACTOR * max_seconds
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(cell.__dict__)]
+    request = json.dumps({"cell": cell.__dict__, "max_gb": max_gb})
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", request]
     child = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -448,15 +374,23 @@ def run_in_child(cell: Cell, max_seconds: float) -> Outcome:
             lines = [f"killed by signal {-finished.returncode} (out of memory?)"]
         return Outcome(cell, note=f"failed: {lines[-1][:120]}")
     answer = json.loads(finished.stdout.strip().splitlines()[-1])
+    if "alternative" in answer:
+        return Outcome(
+            cell,
+            estimate_mb=float(answer["estimate_mb"]),
+            note=f"skipped: needs ~{answer['estimate_mb'] / 1024:.1f} GB (cap "
+            f"{answer['limit_mb'] / 1024:.1f} GB); instead: {answer['alternative']}",
+        )
     return Outcome(
         cell,
         fit_seconds=float(answer["fit_seconds"]),
         wall_seconds=float(answer["wall_seconds"]),
         peak_mb=float(answer["peak_mb"]),
+        estimate_mb=float(answer["estimate_mb"]),
         package_mb=float(answer["package_mb"]),
         sequences=int(answer["sequences"]),
         note="1 epoch" if cell.model in NEURAL_MODELS else "",
-        extra={"meter": str(answer["meter"]), "interactions": str(answer["interactions"])},
+        extra={"meter": str(answer["meter"])},
     )
 
 
@@ -477,18 +411,9 @@ def grid(models: list[str], interactions: list[int], items: list[int]) -> list[C
     return cells
 
 
-def memory_cap_bytes(max_gb: float) -> float:
-    import psutil
-
-    return min(max_gb * GB, 0.8 * psutil.virtual_memory().available)
-
-
 def measure(cell: Cell, done: list[Outcome], max_gb: float, max_seconds: float) -> Outcome:
-    """Skip the cell when its estimate breaks a cap, otherwise fit it."""
-    needed = estimate_memory_bytes(cell)
-    cap = memory_cap_bytes(max_gb)
-    if needed > cap:
-        return Outcome(cell, note=f"skipped: needs ~{needed / GB:.1f} GB (cap {cap / GB:.1f} GB)")
+    """Skip the cell when its time estimate breaks the budget, otherwise fit it (the child
+    skips it when the model's memory estimate breaks the cap)."""
     if (slow := stopped_below(cell, done)) is not None:
         smaller = f"{short_count(slow.cell.interactions)} x {short_count(slow.cell.items)}"
         return Outcome(cell, note=f"skipped: {smaller} was stopped at the time limit")
@@ -498,7 +423,7 @@ def measure(cell: Cell, done: list[Outcome], max_gb: float, max_seconds: float) 
             cell,
             note=f"skipped: needs ~{expected:.0f} s (over the {max_seconds:.0f} s budget)",
         )
-    return run_in_child(cell, max_seconds)
+    return run_in_child(cell, max_gb, max_seconds)
 
 
 # -- tables --------------------------------------------------------------------------------------
@@ -531,6 +456,7 @@ def fits_table(outcomes: list[Outcome]) -> str:
         "fit CPU s",
         "wall s",
         "peak MB",
+        "estimate MB",
         "package MB",
         "note",
     ]
@@ -544,6 +470,7 @@ def fits_table(outcomes: list[Outcome]) -> str:
             number(o.fit_seconds),
             number(o.wall_seconds),
             number(o.peak_mb, 1),
+            number(o.estimate_mb, 0),
             number(o.package_mb, 1),
             o.note,
         ]
@@ -592,8 +519,9 @@ def report(outcomes: list[Outcome], command: str, max_gb: float, max_seconds: fl
             f"caps {max_gb:g} GB and {max_seconds:g} CPU s per fit. Fit time is the process's "
             "CPU time (wall time beside it, inflated by the neighbours on the shared cores); "
             "peak memory is above the process's start (meter: "
-            f"{', '.join(meters) or 'none ran'}); package is the saved arrays + JSON. Neural "
-            "models: 1 epoch, no validation.",
+            f"{', '.join(meters) or 'none ran'}), estimate is the model's own "
+            "`estimate_fit_bytes`; package is the saved arrays + JSON. Neural models: 1 epoch, "
+            "no validation.",
             "",
             fits_table(outcomes),
             "",
@@ -627,7 +555,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.child:
-        print(json.dumps(fit_one(Cell(**json.loads(args.child)))))
+        request = json.loads(args.child)
+        print(json.dumps(fit_one(Cell(**request["cell"]), float(request["max_gb"]))))
         return
 
     from tqdm.auto import tqdm
