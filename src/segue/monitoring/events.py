@@ -165,6 +165,10 @@ class _FeedbackBatch:
     events: Sequence[FeedbackEvent]
 
 
+# Served lists turned into Arrow rows per call of the writer thread (see ``_list_tables``).
+BUILD_CHUNK_LISTS = 128
+
+
 class EventWriter:
     """A bounded queue of events drained by one thread into Parquet parts under ``directory``.
 
@@ -294,10 +298,16 @@ class EventWriter:
                 )
 
     def _list_tables(self, lists: list[ServedList]) -> dict[str, pa.Table]:
-        return {
-            "lists": list_table(lists, self.hash_user_ids),
-            "items": item_table(lists, self.hash_user_ids),
-        }
+        # Turning Python rows into Arrow columns holds the GIL for the whole call: built a few
+        # hundred lists at a time, with the GIL handed back in between, the event loop and the
+        # scoring threads never wait on a whole flush.
+        parts: dict[str, list[pa.Table]] = {"lists": [], "items": []}
+        for start in range(0, len(lists), BUILD_CHUNK_LISTS):
+            chunk = lists[start : start + BUILD_CHUNK_LISTS]
+            parts["lists"].append(list_table(chunk, self.hash_user_ids))
+            parts["items"].append(item_table(chunk, self.hash_user_ids))
+            time.sleep(0)
+        return {name: pa.concat_tables(tables) for name, tables in parts.items()}
 
     def _write_table(self, name: str, table: pa.Table) -> None:
         times = table.column(TIME_COLUMNS[name]).cast(pa.int64()).to_numpy() // 3_600_000
