@@ -6,7 +6,6 @@ once it lands. Neural models run with tiny sizes and few epochs so the suite sta
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ import pytest
 
 from segue.data.interactions import Interactions
 from segue.models.base import (
-    _MODEL_PATHS,
     MODEL_NAMES,
     FitTooLargeError,
     ModelError,
@@ -47,21 +45,11 @@ LEARNING_PARAMS: dict[str, dict[str, Any]] = {
 SEED = 7
 
 
-def _registered_names() -> list[Any]:
-    params = []
-    for name in MODEL_NAMES:
-        module = _MODEL_PATHS[name].split(":")[0]
-        missing = importlib.util.find_spec(module) is None
-        reason = f"{name}: module {module} does not exist yet"
-        params.append(pytest.param(name, marks=pytest.mark.skipif(missing, reason=reason)))
-    return params
-
-
-NAMES = _registered_names()
+NAMES = list(MODEL_NAMES)
 
 
 def _params(name: str, table: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The table's entries for ``name`` that its config knows (other helpers' keys may differ)."""
+    """The table's entries for ``name`` that its config knows."""
     fields = model_class(name).config_class.model_fields
     return {key: value for key, value in table.get(name, {}).items() if key in fields}
 
