@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import os
 import sys
@@ -98,6 +99,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(store.refresh)
+        # Everything loaded so far (libraries, the models) lives as long as the server: moved out
+        # of the collector's reach, a full collection no longer walks it and stalls requests.
+        gc.collect()
+        gc.freeze()
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
         if events is not None:
@@ -121,6 +126,7 @@ def create_app(
             if events is not None:  # after the queues: their last lists are logged too
                 await anyio.to_thread.run_sync(events.close)
             sys.setswitchinterval(switch_interval)
+            gc.unfreeze()
 
     app = FastAPI(
         title="Segue",
