@@ -25,16 +25,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from segue.data.interactions import Interactions
 from segue.evaluation.metrics import popularity_percentiles
-
-if TYPE_CHECKING:
-    from segue.settings import MonitoringSettings
+from segue.settings import MonitoringSettings
 
 REFERENCE_FORMAT = 1
 POPULARITY_BINS = 10

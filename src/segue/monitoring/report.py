@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -54,9 +54,7 @@ from segue.evaluation.metrics import (
 )
 from segue.monitoring.drift import DriftThresholds, input_drift, popularity_shares
 from segue.ranking.ban_list import BanList
-
-if TYPE_CHECKING:
-    from segue.settings import Settings
+from segue.settings import Settings
 
 REPORT_FORMAT = 1
 CHECK_FILE = "check.json"

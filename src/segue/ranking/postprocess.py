@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -21,9 +21,7 @@ import scipy.sparse as sp
 from segue.data.song_aliases import artist_key
 from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
 from segue.ranking.topk import mask_items, top_k
-
-if TYPE_CHECKING:
-    from segue.settings import ServingSettings
+from segue.settings import ServingSettings
 
 RerankMode = Literal["none", "diversity", "unpopular"]
 RERANK_MODES: tuple[str, ...] = get_args(RerankMode)

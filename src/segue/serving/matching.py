@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import pandas as pd
 
@@ -29,9 +29,7 @@ from segue.data.song_aliases import AliasTable, artist_key
 from segue.data.song_parser import KEY_SEPARATOR, SongParseError, parse_song
 from segue.data.song_text import normalize_name
 from segue.serving.song_index import SongIndex, key_parts, similarity
-
-if TYPE_CHECKING:
-    from segue.settings import ServingSettings
+from segue.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
 
