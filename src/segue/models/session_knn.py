@@ -10,8 +10,9 @@ from segue.data.interactions import Holdout, Interactions
 from segue.models.base import ModelConfig, Scorer
 from segue.models.markov import recency_weights
 
-# Dense scratch entries per block of candidates (64 MB of float32), whatever the catalogue size.
-_BLOCK_ENTRIES = 16_000_000
+# Nonzero similarities per block of candidates (~100 bytes of scratch each with the sort: about
+# 400 MB), whatever the catalogue size.
+_BLOCK_NONZEROS = 4_000_000
 
 
 class SessionKnnConfig(ModelConfig):
@@ -50,24 +51,54 @@ def windowed_cooccurrence(
     return counts
 
 
-def candidate_blocks(n_items: int) -> list[tuple[int, int]]:
-    """(start, stop) ranges of candidates whose dense similarity rows fit the scratch budget."""
-    rows = max(1, _BLOCK_ENTRIES // max(n_items, 1))
-    return [(start, min(start + rows, n_items)) for start in range(0, n_items, rows)]
+def row_blocks(row_nonzeros: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """(start, stop) ranges of consecutive rows holding at most ``budget`` nonzeros in all.
+
+    A row above the budget on its own makes a block of one row.
+    """
+    ends = np.cumsum(row_nonzeros, dtype=np.int64)
+    blocks, start = [], 0
+    while start < len(ends):
+        before = ends[start - 1] if start else 0
+        stop = max(int(np.searchsorted(ends, before + budget, side="right")), start + 1)
+        blocks.append((start, stop))
+        start = stop
+    return blocks
 
 
-def top_neighbours(
-    similarity_rows: np.ndarray, keep: int, row_offset: int
+def strongest_per_row(
+    block: sp.csr_matrix, keep: int, row_offset: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, columns, values) of the ``keep`` largest positive entries of each dense row."""
-    block = similarity_rows.copy()
-    block[np.arange(len(block)), np.arange(len(block)) + row_offset] = 0.0
-    keep = min(keep, block.shape[1])
-    columns = np.argpartition(-block, keep - 1, axis=1)[:, :keep]
-    values = np.take_along_axis(block, columns, axis=1)
-    rows = np.repeat(np.arange(len(block)) + row_offset, keep)
-    positive = values.ravel() > 0
-    return rows[positive], columns.ravel()[positive], values.ravel()[positive]
+    """The ``keep`` largest positive entries of each row of ``block``, its diagonal left out.
+
+    Row r of the block is row ``row_offset + r`` of the square matrix. Returns (kept entries per
+    row, their columns, their values), rows in order. Ties go to the smaller column, so what is
+    kept does not depend on the order of the block's entries.
+    """
+    n_rows = block.shape[0]
+    rows = np.repeat(np.arange(n_rows), np.diff(block.indptr))
+    usable = (block.data > 0) & (block.indices != rows + row_offset)
+    rows, columns = rows[usable], block.indices[usable]
+    values = block.data[usable].astype(np.float32, copy=False)
+    per_row = np.bincount(rows, minlength=n_rows)
+    # Each row keeps what is above its keep-th largest value (0 where it has no more than keep).
+    threshold = np.zeros(n_rows, dtype=np.float32)
+    heavy = np.flatnonzero(per_row > keep)
+    in_heavy = per_row[rows] > keep
+    # Positive float32 values order like their bit patterns: one integer sort by (row, -value).
+    keys = np.sort((rows[in_heavy] << 31) - values[in_heavy].view(np.int32))
+    starts = np.cumsum(per_row[heavy]) - per_row[heavy]
+    kth = (heavy << 31) - keys[starts + keep - 1]
+    threshold[heavy] = kth.astype(np.int32).view(np.float32)
+    chosen = values > threshold[rows]
+    # Entries tied at a heavy row's threshold fill its remaining places, smaller columns first.
+    tied = np.flatnonzero(in_heavy & (values == threshold[rows]))
+    tied = tied[np.lexsort((columns[tied], rows[tied]))]
+    tied_rows = rows[tied]
+    free = keep - np.bincount(rows[chosen], minlength=n_rows)
+    first_tie = np.searchsorted(tied_rows, tied_rows)
+    chosen[tied[np.arange(len(tied)) - first_tie < free[tied_rows]]] = True
+    return np.minimum(per_row, keep), columns[chosen], values[chosen]
 
 
 class SessionKnnScorer(Scorer):
@@ -76,8 +107,8 @@ class SessionKnnScorer(Scorer):
     Cosine similarity comes from co-occurrence in training sequences: anywhere in the same
     sequence (``cooccurrence_window = 0``) or within a window of positions; with
     ``sequence_aware`` only songs that *follow* a count as its neighbours. Each candidate keeps
-    its ``neighbours`` most similar items. Items no recent song points to are ranked after the
-    scored ones, by popularity.
+    its ``neighbours`` most similar items (ties: the lower index, in an ingested dataset the more
+    played song). Items no recent song points to are ranked after the scored ones, by popularity.
     """
 
     name = "session-knn"
@@ -94,17 +125,24 @@ class SessionKnnScorer(Scorer):
             self.similarity = self._window_cosine(train, counts)
 
     def _sequence_cosine(self, train: Interactions) -> sp.csr_matrix:
-        """Cosine of the binary sequence x item columns, pruned per candidate, block by block."""
+        """Cosine of the binary sequence x item columns, pruned per candidate, block by block.
+
+        Only co-occurring pairs are computed: a block's rows hold at most the summed lengths of
+        the sequences its candidates occur in, so the cost follows the pairs, not items².
+        """
         matrix = train.to_csr()
         norms = np.sqrt(np.asarray(matrix.sum(axis=0)).ravel())
         inverse = np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0)
         by_item = matrix.T.tocsr()
+        # Entries of each candidate's row before duplicates are summed (never above the catalogue).
+        bound = by_item.dot(np.diff(matrix.indptr).astype(np.float64))
         parts = []
-        for start, stop in candidate_blocks(self.n_items):
-            block = np.asarray(by_item[start:stop].dot(matrix).todense(), dtype=np.float32)
-            block *= inverse[start:stop, None] * inverse[None, :]
-            parts.append(top_neighbours(block, self.config.neighbours, start))
-        return self._assemble(parts).T.tocsr()
+        for start, stop in row_blocks(np.minimum(bound, self.n_items), _BLOCK_NONZEROS):
+            block = by_item[start:stop].dot(matrix)
+            rows = np.repeat(np.arange(start, stop), np.diff(block.indptr))
+            block.data = (block.data * (inverse[rows] * inverse[block.indices])).astype(np.float32)
+            parts.append(strongest_per_row(block, self.config.neighbours, start))
+        return self._sources_of_candidates(parts)
 
     def _window_cosine(self, train: Interactions, counts: np.ndarray) -> sp.csr_matrix:
         """Cosine of windowed co-occurrence counts, pruned per candidate."""
@@ -118,17 +156,22 @@ class SessionKnnScorer(Scorer):
         cosine = sp.diags(inverse).dot(pairs).dot(sp.diags(inverse))
         # Rows of the transpose are candidates: keep each candidate's strongest sources.
         by_candidate = cosine.T.tocsr().astype(np.float32)
-        parts = []
-        for start, stop in candidate_blocks(self.n_items):
-            block = np.asarray(by_candidate[start:stop].todense(), dtype=np.float32)
-            parts.append(top_neighbours(block, self.config.neighbours, start))
-        return self._assemble(parts).T.tocsr()
+        parts = [
+            strongest_per_row(by_candidate[start:stop], self.config.neighbours, start)
+            for start, stop in row_blocks(np.diff(by_candidate.indptr), _BLOCK_NONZEROS)
+        ]
+        return self._sources_of_candidates(parts)
 
-    def _assemble(self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> sp.csr_matrix:
-        rows, columns, values = (
+    def _sources_of_candidates(
+        self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    ) -> sp.csr_matrix:
+        """The kept (candidate -> source) rows of every block, as the source x candidate matrix."""
+        per_row, columns, values = (
             np.concatenate(list(column)) for column in zip(*parts, strict=True)
         )
-        return sp.csr_matrix((values, (rows, columns)), shape=(self.n_items, self.n_items))
+        indptr = np.concatenate(([0], np.cumsum(per_row)))
+        by_candidate = sp.csr_matrix((values, columns, indptr), shape=(self.n_items, self.n_items))
+        return by_candidate.T.tocsr()
 
     def _score(self, histories: list[np.ndarray]) -> np.ndarray:
         weights = recency_weights(
