@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,20 +41,29 @@ def catalogue(
     )
 
 
-def count_scoring(
-    monkeypatch: pytest.MonkeyPatch,
-    function: str = "score_candidate",
-    module: ModuleType = song_index,
-) -> dict[str, int]:
-    """Count the calls of one scoring function from now on."""
-    calls = {"calls": 0}
-    original = getattr(module, function)
+def count_scored_songs(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the catalogue songs fuzzy matching scores from now on."""
+    scored = {"songs": 0}
+    original = song_index.score_candidates
 
-    def counted(*args: object) -> float:
-        calls["calls"] += 1
+    def counted(*args: Any) -> Any:
+        scored["songs"] += len(args[4])  # the titles scored
         return original(*args)
 
-    monkeypatch.setattr(module, function, counted)
+    monkeypatch.setattr(song_index, "score_candidates", counted)
+    return scored
+
+
+def count_similarity_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the search box's similarity calls from now on."""
+    calls = {"calls": 0}
+    original = matching.similarity
+
+    def counted(first: str, second: str) -> float:
+        calls["calls"] += 1
+        return original(first, second)
+
+    monkeypatch.setattr(matching, "similarity", counted)
     return calls
 
 
@@ -129,14 +138,14 @@ def test_typo_feat_alias_and_decoration_variants_still_match() -> None:
 def test_a_request_of_500_unknown_songs_stops_fuzzy_work_at_the_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    scored = count_scoring(monkeypatch)
+    scored = count_scored_songs(monkeypatch)
     budget = MatchBudget(max_candidates=5, max_fuzzy=20, milliseconds=60_000.0)
     songs = matcher(budget=budget)
     raws = [f"Zq{number} Summer - Golden City Night {number}" for number in range(500)]
     result = songs.match_all(raws)
     assert result.items == [] and result.unmatched == raws
     assert (result.fuzzy_tried, result.fuzzy_skipped) == (20, 480)
-    assert scored["calls"] <= 20 * 5
+    assert scored["songs"] <= 20 * 5
 
 
 def test_a_spent_time_budget_leaves_keys_and_parsed_keys_working() -> None:
@@ -170,11 +179,11 @@ def test_the_index_never_scores_more_than_its_candidate_cap(
     # 400 artists sharing one title and two artists sharing a name with the query's.
     artists = [f"Band {number:03d}" for number in range(400)] + ["Golden", "Rain Golden"]
     songs = SongMatcher(catalogue(artists, ["Golden Rain"] * len(artists)), budget=MatchBudget(8))
-    scored = count_scoring(monkeypatch)
+    scored = count_scored_songs(monkeypatch)
     for query in ["Band 123 - Golden Rian", "Golden Rain", "Gold - Golden Rain", "Zq - Rain"]:
-        before = scored["calls"]
+        before = scored["songs"]
         songs.match(query)
-        assert scored["calls"] - before <= 8, query
+        assert scored["songs"] - before <= 8, query
     assert len(songs.index.candidates("band123", "goldenrain", 8)) == 8
     assert songs.match("Band 123 - Golden Rian") == 123  # the artist route finds it
     assert songs.match("Bnad 123 - Golden Rain") == 123  # near artists by n-grams
@@ -186,7 +195,7 @@ def test_search_lists_popular_prefix_matches_first_without_scanning(
     titles = ["Golden Hour", "Golden Rain", "Goldfish", "Silver Rain", "Old Gold"]
     frame = catalogue(["A", "B", "C", "D", "E"], titles, counts=[5, 50, 20, 99, 70])
     songs = SongMatcher(frame, budget=MatchBudget(max_candidates=3))
-    scored = count_scoring(monkeypatch, function="similarity", module=matching)
+    scored = count_similarity_calls(monkeypatch)
     assert songs.search("gold", 5)[:3] == [1, 2, 0]  # title prefixes, most played first
     assert songs.search("b golden", 1) == [1]  # artist and title together
     assert scored["calls"] <= 3 * 3  # the fuzzy fill-in scores only the index's candidates
@@ -222,7 +231,8 @@ def test_the_labelled_set_keeps_false_matches_under_one_percent() -> None:
 def test_gram_overlap_counts_the_grams_each_key_shares_with_the_query() -> None:
     rng = np.random.default_rng(7)
     keys = ["".join(rng.choice(list("abcdef"), size=int(rng.integers(1, 9)))) for _ in range(60)]
-    postings = song_index._GramPostings(keys)  # 60 keys: no gram is frequent enough to skip
+    # 60 keys: no gram is frequent enough to skip.
+    postings = song_index._GramPostings(map(song_index.ngrams, keys))
     for query in ["abcab", "fed", "a", "zzz", keys[3], keys[17] + "x"]:
         grams = song_index.ngrams(query)
         owners, shared = postings.overlap(grams)
@@ -236,6 +246,36 @@ def test_gram_overlap_counts_the_grams_each_key_shares_with_the_query() -> None:
         # Counting only the rarest grams: never more than that many, and only shared ones.
         few_owners, few_shared = postings.overlap(grams, rarest=2)
         assert set(few_owners.tolist()) <= set(expected) and (few_shared <= 2).all(), query
+
+
+def test_artist_reach_never_rules_out_an_artist_scoring_at_the_threshold() -> None:
+    # Names and queries from few letters, so many are a few edits apart; some queries are
+    # names with a swap, a typo, a letter more or less, or a "the" in front.
+    rng = np.random.default_rng(3)
+    letters = list("abcdeht")
+    names = ["".join(rng.choice(letters, size=int(rng.integers(1, 12)))) for _ in range(400)]
+    names += ["하차러", "아이유", "velvetradio", "beatles"]
+    reach = song_index._ArtistReach(names)
+    queries = ["".join(rng.choice(letters, size=int(rng.integers(1, 14)))) for _ in range(300)]
+    for name in names[:150]:
+        edited = list(name)
+        spot = int(rng.integers(len(edited)))
+        edited[spot] = str(rng.choice(letters))
+        if len(edited) > 2:
+            edited[0], edited[1] = edited[1], edited[0]
+        queries += ["".join(edited), name + "e", name[1:], "the" + name, "teh" + name]
+    queries += ["하차리", "velvetradios", "thebeatles", "tehbeatles", "zq417summer"]
+    ruled_out = 0
+    for threshold in (83.0, 70.0):
+        for query in queries:
+            best = max(
+                max(song_index.similarity(query, name), song_index.similarity(query, "the" + name))
+                for name in names
+            )
+            if not reach.reachable(query, threshold):
+                ruled_out += 1
+                assert best < threshold, (query, threshold)
+    assert ruled_out > len(queries) // 4  # and it does rule many of them out
 
 
 def test_a_misspelt_title_is_found_among_many_sharing_its_common_words() -> None:

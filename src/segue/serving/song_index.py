@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from rapidfuzz.distance import OSA
+from rapidfuzz.process import cdist
 
 from segue.data.song_parser import KEY_SEPARATOR
 from segue.data.song_text import normalize_name, read_artist_side
@@ -55,6 +56,14 @@ FREQUENT_GRAM_SHARE = 0.05
 RAREST_GRAMS_KEPT = 3
 # The title route counts shared n-grams over this many of the query title's rarest n-grams only.
 TITLE_GRAMS_COUNTED = 4
+# Trigrams every "the" + name form shares: left out of the artist reach index.
+_THE_GRAMS = frozenset({"^th", "the"})
+# What an n-gram lookup finds when no owner shares a gram (owners, counts; read-only).
+_NO_OWNERS = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+for _empty in _NO_OWNERS:
+    _empty.flags.writeable = False
+# Slack when turning a similarity threshold into a whole number of edits.
+_ROUNDING = 1e-9
 # Upper end of the code points, so every key starting with a prefix sorts below prefix + this.
 _AFTER_ANY_PREFIX = "\U0010ffff"
 
@@ -78,25 +87,36 @@ def similarity(first: str, second: str) -> float:
     return 100.0 * OSA.normalized_similarity(first, second)
 
 
-def score_candidate(
-    query_artist: str, query_title: str, artist: str, title: str, same_artist: bool = False
-) -> float:
-    """How well a query's artist and title parts name one catalogue song, 0-100.
+def score_candidates(
+    query_artist: str,
+    query_title: str,
+    artists: Sequence[str],
+    artist_of: np.ndarray,
+    titles: Sequence[str],
+    same_artist: np.ndarray,
+) -> np.ndarray:
+    """How well a query's artist and title parts name each of some catalogue songs, 0-100.
 
-    With an artist in the query both parts must be close (the lower score counts; a misspelt
-    leading "The", which keys drop, is forgiven); without one the title alone counts, or the
-    artist and title together when the query glued them ("coldplayyellow"). ``same_artist``
-    says the query's artist is known to be the song's (by key or alias).
+    Song ``i`` has title ``titles[i]`` and artist ``artists[artist_of[i]]`` (each distinct
+    artist is scored once). With an artist in the query both parts must be close (the lower
+    score counts; a misspelt leading "The", which keys drop, is forgiven); without one the title
+    alone counts, or the artist and title together when the query glued them
+    ("coldplayyellow"). ``same_artist`` marks the songs whose artist the query's is known to be
+    (by key or alias). Each part is scored for every song in one edit-distance call.
     """
-    title_score = similarity(query_title, title)
-    if query_artist:
-        if same_artist or query_artist == artist:
-            return title_score
-        artist_score = max(
-            similarity(query_artist, artist), similarity(query_artist, "the" + artist)
-        )
-        return min(artist_score, title_score)
-    return max(title_score, similarity(query_title, artist + title))
+    title_scores = _similarities(query_title, titles)
+    if not query_artist:
+        glued = [artists[code] + title for code, title in zip(artist_of, titles, strict=True)]
+        return np.maximum(title_scores, _similarities(query_title, glued))
+    with_the = _similarities(query_artist, [*artists, *("the" + name for name in artists)])
+    artist_scores = np.maximum(with_the[: len(artists)], with_the[len(artists) :])[artist_of]
+    return np.where(same_artist, title_scores, np.minimum(artist_scores, title_scores))
+
+
+def _similarities(query: str, keys: Sequence[str]) -> np.ndarray:
+    """:func:`similarity` of a query to each key, in one call."""
+    scores = cdist([query], keys, scorer=OSA.normalized_similarity, dtype=np.float64)
+    return 100.0 * scores[0]
 
 
 def written_aliases(display_artist: str) -> list[tuple[str, str]]:
@@ -111,11 +131,13 @@ def written_aliases(display_artist: str) -> list[tuple[str, str]]:
     ]
 
 
-def ngrams(key: str) -> frozenset[str]:
-    """The distinct n-grams of a key (trigrams if written in ASCII, else bigrams), padded."""
+def ngrams(key: str, size: int | None = None) -> frozenset[str]:
+    """The distinct n-grams of a key, padded: of ``size`` letters, else trigrams if the key is
+    written in ASCII and bigrams if not."""
     if not key:
         return frozenset()
-    size = 3 if key.isascii() else 2
+    if size is None:
+        size = 3 if key.isascii() else 2
     padded = f"^{key}$"
     if len(padded) <= size:
         return frozenset((padded,))
@@ -123,16 +145,15 @@ def ngrams(key: str) -> frozenset[str]:
 
 
 class _GramPostings:
-    """An inverted index: n-gram -> the owners (songs or artists) whose key holds it."""
+    """An inverted index: n-gram -> the owners (songs or artists) whose n-gram set holds it."""
 
-    def __init__(self, keys: Iterable[str]) -> None:
+    def __init__(self, gram_sets: Iterable[frozenset[str]]) -> None:
         # Gram codes and owners go straight into typed arrays: a list of every gram string of a
         # 200k-song catalogue would take hundreds of megabytes while the index is built.
         self._code_of: dict[str, int] = {}
         codes = array("i")
         gram_counts = array("i")
-        for key in keys:
-            grams = ngrams(key)
+        for grams in gram_sets:
             gram_counts.append(len(grams))
             codes.extend(self._code_of.setdefault(gram, len(self._code_of)) for gram in grams)
         self.gram_counts = np.frombuffer(gram_counts, dtype=np.int32)
@@ -154,10 +175,9 @@ class _GramPostings:
         grams left are counted (a rare gram says more about a key than a frequent one). The
         work is that of sorting the postings read: nothing is done per owner of the index.
         """
-        codes = np.array([self._code_of[g] for g in grams if g in self._code_of], dtype=np.int64)
+        codes = self._codes(grams)
         if not len(codes):
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        codes.sort()  # a set's order varies between runs; ties between grams must not
+            return _NO_OWNERS
         lengths = self._offsets[codes + 1] - self._offsets[codes]
         usable = codes[lengths <= self._max_postings]
         if len(usable) < min(RAREST_GRAMS_KEPT, len(codes)):
@@ -165,9 +185,23 @@ class _GramPostings:
         if rarest is not None and len(usable) > rarest:
             usable_lengths = self._offsets[usable + 1] - self._offsets[usable]
             usable = usable[np.argsort(usable_lengths, kind="stable")[:rarest]]
+        return self._count(usable)
+
+    def shared(self, grams: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Owners sharing at least one of ``grams`` (sorted) and how many each shares, every
+        gram counted however frequent."""
+        codes = self._codes(grams)
+        return self._count(codes) if len(codes) else _NO_OWNERS
+
+    def _codes(self, grams: frozenset[str]) -> np.ndarray:
+        codes = np.array([self._code_of[g] for g in grams if g in self._code_of], dtype=np.int64)
+        codes.sort()  # a set's order varies between runs; ties between grams must not
+        return codes
+
+    def _count(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         postings = np.sort(
             np.concatenate(
-                [self._members[self._offsets[c] : self._offsets[c + 1]] for c in usable.tolist()]
+                [self._members[self._offsets[c] : self._offsets[c + 1]] for c in codes.tolist()]
             )
         )
         first = np.empty(len(postings), dtype=bool)
@@ -176,6 +210,48 @@ class _GramPostings:
         starts = np.flatnonzero(first)
         counts = np.diff(starts, append=len(postings))
         return postings[starts].astype(np.int64), counts
+
+
+class _ArtistReach:
+    """Tells, scoring only a few names, when no catalogue artist can reach a query artist's score.
+
+    Scoring takes the better of an artist's name and "the" + name, so both forms are indexed by
+    their trigrams (the "the" forms without "^th" and "the", which nearly all of them share).
+    An edit changes at most four of a string's trigram occurrences (swapping two letters), so a
+    name within ``d`` edits of the query shares at least ``len(query trigrams) - 4 d`` of them:
+    only the names that do are scored.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        forms = [ngrams(name, 3) for name in names]
+        forms += [ngrams("the" + name, 3) - _THE_GRAMS for name in names]
+        self._postings = _GramPostings(forms)
+        self._forms = np.array([*names, *("the" + name for name in names)], dtype=object)
+        self._lengths = np.array([len(form) for form in self._forms], dtype=np.int64)
+        self._n_names = len(names)
+
+    def reachable(self, query: str, threshold: float) -> bool:
+        """False only when no name and no "the" + name has a :func:`similarity` to ``query``
+        of ``threshold`` or more."""
+        allowed = 1.0 - threshold / 100.0  # edits allowed per letter of the longer string
+        if allowed >= 1.0:
+            return True
+        grams = ngrams(query, 3)
+        needed = len(grams)
+        missing = len(grams & _THE_GRAMS)  # shared grams the "the" forms were indexed without
+        # A name of up to len(query) / (1 - allowed) letters can be reached: at most this many
+        # edits. If even that many could leave no trigram shared, any name might be in reach.
+        most_edits = np.floor(allowed * len(query) / (1.0 - allowed) + _ROUNDING)
+        if needed - 4 * most_edits <= missing:
+            return True
+        owners, shared = self._postings.shared(grams)
+        lengths = self._lengths[owners]
+        edits = np.floor(allowed * np.maximum(lengths, len(query)) + _ROUNDING)
+        shared = shared + np.where(owners >= self._n_names, missing, 0)
+        near = owners[(np.abs(lengths - len(query)) <= edits) & (shared >= needed - 4 * edits)]
+        if not len(near):
+            return False
+        return bool(_similarities(query, self._forms[near].tolist()).max() >= threshold)
 
 
 def _best(owners: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
@@ -204,6 +280,7 @@ class SongIndex:
             for (artist, _), key, shown in zip(parts, keys, display_artists, strict=True)
         ]
         self.titles = [title for _, title in parts]
+        self._title_array = np.array(self.titles, dtype=object)
         del parts
         # Rank 0 is the most popular song; ties keep catalogue order.
         self.popularity_rank = np.empty(n_items, dtype=np.int64)
@@ -213,6 +290,7 @@ class SongIndex:
         del artists
         self.artist_of = artist_codes.astype(np.int64)
         self.artist_names: list[str] = artist_names.tolist()
+        self._artist_name_array = np.array(self.artist_names, dtype=object)
         self._artist_id = {name: code for code, name in enumerate(self.artist_names)}
         # Names a display artist writes beside its key name ("해소결 (HAESOGYEOL)") find that
         # artist too, where the package's alias table did not learn them.
@@ -226,8 +304,9 @@ class SongIndex:
         np.cumsum(
             np.bincount(self.artist_of, minlength=len(artist_names)), out=self._artist_offsets[1:]
         )
-        self._artist_grams = _GramPostings(self.artist_names)
-        self._title_grams = _GramPostings(self.titles)
+        self._artist_grams = _GramPostings(ngrams(name) for name in self.artist_names)
+        self._title_grams = _GramPostings(ngrams(title) for title in self.titles)
+        self._artist_reach = _ArtistReach(self.artist_names)
 
         # Prefix search: songs under their title and their artist and title together ("iu pal"
         # finds "iu|palette"); artists under their key and display names ("아이유" finds
@@ -292,26 +371,31 @@ class SongIndex:
         return chosen[np.sort(first)][:limit]
 
     def best_match(self, artist: str, title: str, threshold: float, limit: int) -> Candidate | None:
-        """The candidate scoring highest (ties: the more popular), if it reaches ``threshold``."""
-        best: Candidate | None = None
+        """The candidate scoring highest (ties: the more popular), if it reaches ``threshold``.
+
+        A query by an artist the catalogue does not know scores no higher than its artist's
+        similarity to a catalogue artist, so when none is in reach it finds no candidates.
+        """
         known = self._artist_id.get(artist, -1) if artist else -1
-        for item in self.candidates(artist, title, limit).tolist():
-            code = int(self.artist_of[item])
-            score = score_candidate(
-                artist, title, self.artist_names[code], self.titles[item], code == known
-            )
-            if score < threshold:
-                continue
-            if (
-                best is None
-                or score > best.score
-                or (
-                    score == best.score
-                    and self.popularity_rank[item] < self.popularity_rank[best.item]
-                )
-            ):
-                best = Candidate(item, score)
-        return best
+        if artist and known < 0 and not self._artist_reach.reachable(artist, threshold):
+            return None
+        items = self.candidates(artist, title, limit)
+        if not len(items):
+            return None
+        codes, artist_of = np.unique(self.artist_of[items], return_inverse=True)
+        scores = score_candidates(
+            artist,
+            title,
+            self._artist_name_array[codes].tolist(),
+            artist_of,
+            self._title_array[items].tolist(),
+            codes[artist_of] == known,
+        )
+        passing = np.flatnonzero(scores >= threshold)
+        if not len(passing):
+            return None
+        best = passing[np.lexsort((self.popularity_rank[items[passing]], -scores[passing]))[0]]
+        return Candidate(int(items[best]), float(scores[best]))
 
     def prefix_matches(self, prefix: str, limit: int) -> np.ndarray:
         """The ``limit`` most popular songs whose title, artist and title, artist or display
