@@ -248,7 +248,7 @@ def test_gram_overlap_counts_the_grams_each_key_shares_with_the_query() -> None:
         assert set(few_owners.tolist()) <= set(expected) and (few_shared <= 2).all(), query
 
 
-def test_artist_reach_never_rules_out_an_artist_scoring_at_the_threshold() -> None:
+def test_artist_reach_finds_exactly_the_artists_scoring_at_the_threshold() -> None:
     # Names and queries from few letters, so many are a few edits apart; some queries are
     # names with a swap, a typo, a letter more or less, or a "the" in front.
     rng = np.random.default_rng(3)
@@ -265,17 +265,23 @@ def test_artist_reach_never_rules_out_an_artist_scoring_at_the_threshold() -> No
             edited[0], edited[1] = edited[1], edited[0]
         queries += ["".join(edited), name + "e", name[1:], "the" + name, "teh" + name]
     queries += ["하차리", "velvetradios", "thebeatles", "tehbeatles", "zq417summer"]
-    ruled_out = 0
+    narrowed = 0
     for threshold in (83.0, 70.0):
         for query in queries:
-            best = max(
-                max(song_index.similarity(query, name), song_index.similarity(query, "the" + name))
-                for name in names
-            )
-            if not reach.reachable(query, threshold):
-                ruled_out += 1
-                assert best < threshold, (query, threshold)
-    assert ruled_out > len(queries) // 4  # and it does rule many of them out
+            found = reach.within(query, threshold)
+            if found is None:  # the bound cannot tell: every artist stays a candidate
+                continue
+            narrowed += 1
+            expected = [
+                code
+                for code, name in enumerate(names)
+                if max(
+                    song_index.similarity(query, name), song_index.similarity(query, "the" + name)
+                )
+                >= threshold
+            ]
+            assert found.tolist() == expected, (query, threshold)
+    assert narrowed > len(queries)  # most queries are narrowed down at both thresholds
 
 
 def test_a_misspelt_title_is_found_among_many_sharing_its_common_words() -> None:

@@ -32,6 +32,7 @@ keys and artist names, so it reads only the entries that start with the prefix.
 from __future__ import annotations
 
 import bisect
+import math
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -213,7 +214,8 @@ class _GramPostings:
 
 
 class _ArtistReach:
-    """Tells, scoring only a few names, when no catalogue artist can reach a query artist's score.
+    """The catalogue artists whose score can reach a threshold for a query artist, found by
+    scoring only a few names.
 
     Scoring takes the better of an artist's name and "the" + name, so both forms are indexed by
     their trigrams (the "the" forms without "^th" and "the", which nearly all of them share).
@@ -230,28 +232,31 @@ class _ArtistReach:
         self._lengths = np.array([len(form) for form in self._forms], dtype=np.int64)
         self._n_names = len(names)
 
-    def reachable(self, query: str, threshold: float) -> bool:
-        """False only when no name and no "the" + name has a :func:`similarity` to ``query``
-        of ``threshold`` or more."""
+    def within(self, query: str, threshold: float) -> np.ndarray | None:
+        """Indices (sorted) of the names whose name or "the" + name has a :func:`similarity` to
+        ``query`` of ``threshold`` or more; None when the bound cannot narrow them down (a short
+        query at a low threshold)."""
         allowed = 1.0 - threshold / 100.0  # edits allowed per letter of the longer string
         if allowed >= 1.0:
-            return True
+            return None
         grams = ngrams(query, 3)
         needed = len(grams)
         missing = len(grams & _THE_GRAMS)  # shared grams the "the" forms were indexed without
         # A name of up to len(query) / (1 - allowed) letters can be reached: at most this many
         # edits. If even that many could leave no trigram shared, any name might be in reach.
-        most_edits = np.floor(allowed * len(query) / (1.0 - allowed) + _ROUNDING)
-        if needed - 4 * most_edits <= missing:
-            return True
+        if needed - 4 * math.floor(allowed * len(query) / (1.0 - allowed) + _ROUNDING) <= missing:
+            return None
         owners, shared = self._postings.shared(grams)
+        if not len(owners):
+            return owners
         lengths = self._lengths[owners]
         edits = np.floor(allowed * np.maximum(lengths, len(query)) + _ROUNDING)
-        shared = shared + np.where(owners >= self._n_names, missing, 0)
+        shared[owners >= self._n_names] += missing
         near = owners[(np.abs(lengths - len(query)) <= edits) & (shared >= needed - 4 * edits)]
         if not len(near):
-            return False
-        return bool(_similarities(query, self._forms[near].tolist()).max() >= threshold)
+            return near
+        near = near[_similarities(query, self._forms[near].tolist()) >= threshold]
+        return np.unique(near % self._n_names)
 
 
 def _best(owners: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
@@ -371,15 +376,37 @@ class SongIndex:
         return chosen[np.sort(first)][:limit]
 
     def best_match(self, artist: str, title: str, threshold: float, limit: int) -> Candidate | None:
-        """The candidate scoring highest (ties: the more popular), if it reaches ``threshold``.
+        """The best song scoring ``threshold`` or more (ties: the more popular), if any.
 
-        A query by an artist the catalogue does not know scores no higher than its artist's
-        similarity to a catalogue artist, so when none is in reach it finds no candidates.
+        A song by another artist than the query's scores no higher than the similarity of the
+        two artists. So for a query by an artist the catalogue does not know, only songs of the
+        artists within reach of it can match: none when no artist is, all of them when they are
+        at most ``limit`` songs; otherwise (and for known artists, whose many namesakes make
+        that search dearer than the candidate lookup) the index's candidates are scored.
         """
         known = self._artist_id.get(artist, -1) if artist else -1
-        if artist and known < 0 and not self._artist_reach.reachable(artist, threshold):
+        if artist and known < 0:
+            reach = self._artist_reach.within(artist, threshold)
+            songs = None if reach is None else self._songs_of(reach, limit)
+            if songs is not None:
+                return self._best_scoring(artist, title, songs, known, threshold)
+        return self._best_scoring(
+            artist, title, self.candidates(artist, title, limit), known, threshold
+        )
+
+    def _songs_of(self, artists: np.ndarray, limit: int) -> np.ndarray | None:
+        """Every song of these artist codes, or None when they have more than ``limit``."""
+        begins, ends = self._artist_offsets[artists], self._artist_offsets[artists + 1]
+        if int((ends - begins).sum()) > limit:
             return None
-        items = self.candidates(artist, title, limit)
+        return np.concatenate(
+            [self._artist_songs[b:e] for b, e in zip(begins.tolist(), ends.tolist(), strict=True)]
+            or [np.empty(0, dtype=np.int64)]
+        )
+
+    def _best_scoring(
+        self, artist: str, title: str, items: np.ndarray, known: int, threshold: float
+    ) -> Candidate | None:
         if not len(items):
             return None
         codes, artist_of = np.unique(self.artist_of[items], return_inverse=True)
