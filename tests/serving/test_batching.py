@@ -37,9 +37,10 @@ def spy_on_batches(model: ServingModel) -> list[int]:
     return sizes
 
 
-def in_one_batch(model: ServingModel, jobs) -> list:
-    """Queue every job while the only worker is busy with another, so they form one batch."""
-    queue = ScoringQueue("test", threads=1)
+def in_one_batch(model: ServingModel, jobs, prepare_slice_seconds: float = 60.0) -> list:
+    """Queue every job while the only worker is busy with another, so they form one batch
+    (answered in one slice unless preparing takes ``prepare_slice_seconds``)."""
+    queue = ScoringQueue("test", threads=1, prepare_slice_seconds=prepare_slice_seconds)
     entered, release = threading.Event(), threading.Event()
 
     def hold():
@@ -84,6 +85,36 @@ def test_a_batch_gives_the_lists_each_request_gets_alone(model: ServingModel) ->
     assert sizes == [1, len(jobs)]  # the holding request, then all the others together
     assert together == alone
     assert together[-1].unmatched == ["999999"]
+
+
+def test_a_batch_answers_its_first_requests_before_preparing_the_rest(
+    model: ServingModel,
+) -> None:
+    """With slices of no time, each request is scored before the next is matched: the second
+    request's preparation waits for the first one's scoring, which never comes if the batch is
+    held until every request is prepared."""
+    served = ServingModel("user-items", VERSION, model.package, 85.0)
+    sizes = spy_on_batches(served)
+    first_scored = threading.Event()
+    spied = served.recommend_many
+
+    def recommend_many(requests):
+        lists = spied(requests)
+        if len(sizes) == 2:  # the holding request's call, then the first request's
+            first_scored.set()
+        return lists
+
+    served.recommend_many = recommend_many  # type: ignore[method-assign]
+
+    def after_the_first():
+        assert first_scored.wait(30), "the first request was not scored first"
+        return served.user_request("2", 3, ListRules())
+
+    jobs = [(served, lambda: served.user_request("1", 3, ListRules())), (served, after_the_first)]
+    first, second = in_one_batch(served, jobs, prepare_slice_seconds=0.0)
+    assert sizes == [1, 1, 1]  # the holding request, then each request in its own slice
+    assert first == served.recommend(served.user_request("1", 3, ListRules()))
+    assert second == served.recommend(served.user_request("2", 3, ListRules()))
 
 
 def test_a_request_that_fails_to_prepare_fails_alone(model: ServingModel) -> None:

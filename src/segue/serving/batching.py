@@ -5,6 +5,11 @@ Why batches: with the GIL, a thread hop per request (wake a worker, hand back th
 about as much as scoring a request, and two threads trading the GIL for every request slow the
 event loop too. A worker that takes every request waiting makes both costs shrink with load,
 while the event loop still never scores, so one slow request cannot stall the others' I/O.
+
+A batch is answered in slices: its requests are prepared (matched) one after another, and once
+preparing has taken ``PREPARE_SLICE_SECONDS`` the ones prepared so far are scored and answered
+before the next is prepared. Requests of 50 free-text songs at 200k songs take milliseconds each
+to match; answered only when the whole batch was matched, each would wait for all the others.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 # The most requests one model call scores: bounds the latency a batch adds to its first request.
 MAX_BATCH = 64
+# Preparing the requests of a batch for longer than this answers those prepared so far first.
+PREPARE_SLICE_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -41,11 +49,18 @@ class ScoringQueue:
     mid-batch cannot change the model a request is answered by.
     """
 
-    def __init__(self, name: str, threads: int = 1, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        name: str,
+        threads: int = 1,
+        max_batch: int = MAX_BATCH,
+        prepare_slice_seconds: float = PREPARE_SLICE_SECONDS,
+    ) -> None:
         if threads < 1 or max_batch < 1:
             raise ValueError("a scoring queue needs at least one thread and a batch of one")
         self.name = name
         self.max_batch = max_batch
+        self.prepare_slice_seconds = prepare_slice_seconds
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-scoring-{n}", daemon=True)
@@ -92,14 +107,16 @@ class ScoringQueue:
                 except queue.Empty:
                     break
                 if job is None:  # stop: serve what was taken, then end this worker
-                    self._deliver(self._serve(jobs))
+                    self._serve(jobs)
                     return
                 jobs.append(job)
-            self._deliver(self._serve(jobs))
+            self._serve(jobs)
 
-    def _serve(self, jobs: list[_Job]) -> list[tuple[_Job, Recommendation | BaseException]]:
+    def _serve(self, jobs: list[_Job]) -> None:
+        """Prepare the batch's requests in order, scoring and answering them a slice at a time."""
         outcomes: list[tuple[_Job, Recommendation | BaseException]] = []
         by_model: dict[int, list[tuple[_Job, ListRequest]]] = {}
+        slice_ends = time.perf_counter() + self.prepare_slice_seconds
         for job in jobs:
             if job.future.cancelled():  # the client went away while it waited
                 continue
@@ -107,6 +124,18 @@ class ScoringQueue:
                 by_model.setdefault(id(job.model), []).append((job, job.prepare()))
             except Exception as error:  # one bad request must not fail its batch
                 outcomes.append((job, error))
+            if time.perf_counter() >= slice_ends:
+                self._deliver(outcomes + self._score(by_model))
+                outcomes, by_model = [], {}
+                slice_ends = time.perf_counter() + self.prepare_slice_seconds
+        if outcomes or by_model:
+            self._deliver(outcomes + self._score(by_model))
+
+    def _score(
+        self, by_model: dict[int, list[tuple[_Job, ListRequest]]]
+    ) -> list[tuple[_Job, Recommendation | BaseException]]:
+        """One model call for each model's prepared requests."""
+        outcomes: list[tuple[_Job, Recommendation | BaseException]] = []
         for prepared in by_model.values():
             model = prepared[0][0].model
             try:
