@@ -51,6 +51,16 @@ def windowed_cooccurrence(
     return counts
 
 
+def sequence_sizes(sequences: list[np.ndarray], n_items: int) -> tuple[np.ndarray, int]:
+    """Each sequence's length and how many distinct items occur at all, for the memory estimate
+    (one flag per item: nothing the size of the interactions is allocated)."""
+    occurs = np.zeros(n_items, dtype=bool)
+    for sequence in sequences:
+        occurs[sequence] = True
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    return lengths, int(occurs.sum())
+
+
 def row_blocks(row_nonzeros: np.ndarray, budget: int) -> list[tuple[int, int]]:
     """(start, stop) ranges of consecutive rows holding at most ``budget`` nonzeros in all.
 
@@ -123,6 +133,41 @@ class SessionKnnScorer(Scorer):
             self.similarity = self._sequence_cosine(train)
         else:
             self.similarity = self._window_cosine(train, counts)
+
+    def estimate_fit_bytes(self, train: Interactions) -> int:
+        """Peak bytes of the fit, from the sequences' lengths and the items that occur.
+
+        Pairs are the co-occurrences the fit can meet, repeats included: length x (length - 1)
+        per sequence, or with a window the pairs within it (both ways unless sequence-aware; at
+        most 2 x window x interactions). The fit holds its input (two sparse copies of the
+        interactions, 16 B each; or the windowed counts, their cosine and its transpose, 32 B a
+        pair), ~64 B per catalogue item, one block's products and sort keys (56 B an entry, at
+        most the block budget) and, at the end, the kept neighbours three times over (the
+        blocks' parts, gathered, transposed: 24 B each). Building the input peaks earlier: 40 B
+        per interaction, or 64 B per windowed pair.
+        """
+        lengths, occurring = sequence_sizes(train.sequences, train.n_items)
+        interactions = int(lengths.sum())
+        window = self.config.cooccurrence_window
+        if window == 0:
+            pairs = int((lengths * (lengths - 1)).sum())
+            building, held = 40 * interactions, 16 * interactions
+        else:
+            reach = np.minimum(window, np.maximum(lengths - 1, 0))
+            pairs = int((reach * lengths - reach * (reach + 1) // 2).sum())
+            pairs *= 1 if self.config.sequence_aware else 2
+            building, held = 64 * pairs, 32 * pairs
+        kept = min(occurring * min(self.config.neighbours, max(occurring - 1, 0)), pairs)
+        block = min(max(_BLOCK_NONZEROS, occurring), occurring**2, pairs + interactions)
+        return max(building, held + 64 * train.n_items + 24 * kept + 56 * block)
+
+    def fit_alternative(self, train: Interactions) -> str:
+        if self.config.cooccurrence_window:
+            return (
+                "a smaller cooccurrence_window (or 0: whole sequences, fitted block by block), "
+                "fewer neighbours, or markov"
+            )
+        return "keep fewer neighbours, fit on fewer items (raise data.min_item_count), or markov"
 
     def _sequence_cosine(self, train: Interactions) -> sp.csr_matrix:
         """Cosine of the binary sequence x item columns, pruned per candidate, block by block.

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 64
 # Preparing the requests of a batch for longer than this answers those prepared so far first.
 PREPARE_SLICE_SECONDS = 0.002
+# A batch running longer than this (a stuck model call, a request at its matching budget) lets
+# another worker thread serve the requests queued behind it.
+STALL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class _Job:
 
 class ScoringQueue:
     """Worker threads that turn queued requests into lists, a batch at a time.
+
+    One worker runs at a time while batches are quick: CPU-bound threads under the GIL only slow
+    each other. A second one starts beside a batch that has run for ``STALL_SECONDS``.
 
     ``prepare`` (matching songs or keys to items) runs in the worker too, so the event loop
     only parses and formats. Each job keeps the model it was queued with: a hot reload
@@ -61,6 +67,8 @@ class ScoringQueue:
         self.name = name
         self.max_batch = max_batch
         self.prepare_slice_seconds = prepare_slice_seconds
+        self.stall_seconds = STALL_SECONDS
+        self._turn = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-scoring-{n}", daemon=True)
@@ -100,17 +108,30 @@ class ScoringQueue:
             first = self._jobs.get()
             if first is None:
                 return
-            jobs = [first]
-            while len(jobs) < self.max_batch:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:  # stop: serve what was taken, then end this worker
-                    self._serve(jobs)
+            # Wait for the other workers' batches (they would only trade the GIL with this one)
+            # unless one has run past STALL_SECONDS: then this batch runs beside it.
+            has_turn = self._turn.acquire(timeout=self.stall_seconds)
+            try:
+                if not self._serve_with(first):
                     return
-                jobs.append(job)
-            self._serve(jobs)
+            finally:
+                if has_turn:
+                    self._turn.release()
+
+    def _serve_with(self, first: _Job) -> bool:
+        """Serve ``first`` and the jobs waiting behind it; False when a stop came with them."""
+        jobs = [first]
+        while len(jobs) < self.max_batch:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:  # stop: serve what was taken, then end this worker
+                self._serve(jobs)
+                return False
+            jobs.append(job)
+        self._serve(jobs)
+        return True
 
     def _serve(self, jobs: list[_Job]) -> None:
         """Prepare the batch's requests in order, scoring and answering them a slice at a time."""

@@ -63,6 +63,8 @@ _THE_GRAMS = frozenset({"^th", "the"})
 _NO_OWNERS = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
 for _empty in _NO_OWNERS:
     _empty.flags.writeable = False
+# A known artist whose reach was not worked out yet.
+_NOT_KEPT = np.empty(0, dtype=np.int64)
 # Slack when turning a similarity threshold into a whole number of edits.
 _ROUNDING = 1e-9
 # Upper end of the code points, so every key starting with a prefix sorts below prefix + this.
@@ -312,6 +314,7 @@ class SongIndex:
         self._artist_grams = _GramPostings(ngrams(name) for name in self.artist_names)
         self._title_grams = _GramPostings(ngrams(title) for title in self.titles)
         self._artist_reach = _ArtistReach(self.artist_names)
+        self._known_reach: dict[tuple[str, float], np.ndarray | None] = {}
 
         # Prefix search: songs under their title and their artist and title together ("iu pal"
         # finds "iu|palette"); artists under their key and display names ("아이유" finds
@@ -379,20 +382,35 @@ class SongIndex:
         """The best song scoring ``threshold`` or more (ties: the more popular), if any.
 
         A song by another artist than the query's scores no higher than the similarity of the
-        two artists. So for a query by an artist the catalogue does not know, only songs of the
-        artists within reach of it can match: none when no artist is, all of them when they are
-        at most ``limit`` songs; otherwise (and for known artists, whose many namesakes make
-        that search dearer than the candidate lookup) the index's candidates are scored.
+        two artists, so only songs of the query's own artist (by key or alias) and of the
+        artists within reach of its name can match: none when there are none, all of them when
+        they are at most ``limit`` songs; otherwise the index's candidates are scored.
         """
         known = self._artist_id.get(artist, -1) if artist else -1
-        if artist and known < 0:
-            reach = self._artist_reach.within(artist, threshold)
+        if artist:
+            reach = self._reach(artist, threshold, known)
             songs = None if reach is None else self._songs_of(reach, limit)
             if songs is not None:
                 return self._best_scoring(artist, title, songs, known, threshold)
         return self._best_scoring(
             artist, title, self.candidates(artist, title, limit), known, threshold
         )
+
+    def _reach(self, artist: str, threshold: float, known: int) -> np.ndarray | None:
+        """The artist codes whose songs can score ``threshold`` for a query by ``artist``.
+
+        A known name's reach is kept: names are few next to requests, and the popular ones,
+        which have many namesakes to score, come back all the time.
+        """
+        if known < 0:
+            return self._artist_reach.within(artist, threshold)
+        kept = self._known_reach.get((artist, threshold), _NOT_KEPT)
+        if kept is _NOT_KEPT:
+            kept = self._artist_reach.within(artist, threshold)
+            if kept is not None:
+                kept = np.union1d(kept, [known])
+            self._known_reach[(artist, threshold)] = kept
+        return kept
 
     def _songs_of(self, artists: np.ndarray, limit: int) -> np.ndarray | None:
         """Every song of these artist codes, or None when they have more than ``limit``."""
