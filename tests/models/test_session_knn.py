@@ -1,4 +1,5 @@
-"""Session-kNN's sparse, blocked similarity against a dense brute-force reference."""
+"""Session-kNN's sparse, blocked similarity against a dense brute-force reference, and the memory
+estimate its fit is guarded by."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import pytest
 
 from segue.data.interactions import Interactions
 from segue.models import session_knn
-from segue.models.base import create_model
-from segue.models.session_knn import row_blocks
+from segue.models.base import FitTooLargeError, create_model, format_bytes
+from segue.models.session_knn import row_blocks, sequence_sizes
 
 N_ITEMS = 40
 
@@ -82,3 +83,56 @@ def test_row_blocks_stay_under_the_budget_except_single_rows() -> None:
     blocks = row_blocks(nonzeros, 5)
     assert blocks == [(0, 2), (2, 3), (3, 4), (4, 8)]
     assert row_blocks(np.zeros(0, dtype=np.int64), 5) == []
+
+
+def test_sequence_sizes_count_lengths_and_the_items_that_occur() -> None:
+    sequences = [np.array([3, 1, 3]), np.array([0]), np.array([], dtype=np.int64)]
+    lengths, occurring = sequence_sizes(sequences, 6)
+    assert lengths.tolist() == [3, 1, 0]
+    assert occurring == 3
+
+
+def _estimate(data: Interactions, **params: object) -> int:
+    return create_model("session-knn", params).estimate_fit_bytes(data)
+
+
+def test_the_memory_estimate_grows_with_interactions_neighbours_window_and_block(
+    train: Interactions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doubled = Interactions(train.sequences * 2, N_ITEMS)
+    assert _estimate(doubled) > _estimate(train)
+    assert _estimate(train, neighbours=3) > _estimate(train, neighbours=1)
+    assert _estimate(train, cooccurrence_window=4) > _estimate(train, cooccurrence_window=1)
+    # Only the songs that follow: half the windowed pairs.
+    assert _estimate(train, cooccurrence_window=4, sequence_aware=True) < _estimate(
+        train, cooccurrence_window=4
+    )
+    monkeypatch.setattr(session_knn, "_BLOCK_NONZEROS", 10)
+    small_blocks = _estimate(train)
+    monkeypatch.setattr(session_knn, "_BLOCK_NONZEROS", 1000)
+    assert _estimate(train) > small_blocks
+
+
+def test_items_that_never_occur_cost_only_their_per_item_arrays(train: Interactions) -> None:
+    # 100,000 more catalogue items, none in a sequence: no pair, block or kept neighbour more.
+    larger = Interactions(train.sequences, N_ITEMS + 100_000)
+    assert 0 < _estimate(larger) - _estimate(train) <= 64 * 100_000
+
+
+def test_a_fit_above_the_configured_cap_is_refused_naming_session_knn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 1,000 playlists of 100 songs out of 50,000: about 0.3 GB estimated, above a 0.1 GB cap.
+    rng = np.random.default_rng(3)
+    playlists = [rng.choice(50_000, 100, replace=False) for _ in range(1_000)]
+    data = Interactions(playlists, 50_000)
+    capped = create_model("session-knn", memory_limit_gb=0.1)
+    monkeypatch.setattr(capped, "_fit", lambda *args: pytest.fail("the fit started"))
+    with pytest.raises(FitTooLargeError, match=r"^session-knn: ") as refused:
+        capped.fit(data)
+    message = str(refused.value)
+    assert refused.value.estimate_bytes == capped.estimate_fit_bytes(data) > 0.1 * 1024**3
+    assert format_bytes(refused.value.estimate_bytes) in message
+    assert "cap training.memory_limit_gb" in message
+    assert "fewer neighbours" in message
+    create_model("session-knn", memory_limit_gb=1.0).check_fit_memory(data)  # 1 GB is enough
