@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from segue.serving.app import create_app
-from segue.serving.batching import ScoringQueue
+from segue.serving.batching import ScoringQueue, _Turns
 from segue.serving.recommender import ListRules, ModelVersion, ServingModel
 
 from .support import PackageLoader, next_song_package, settings_with, user_items_package
@@ -115,6 +115,40 @@ def test_a_batch_answers_its_first_requests_before_preparing_the_rest(
     assert sizes == [1, 1, 1]  # the holding request, then each request in its own slice
     assert first == served.recommend(served.user_request("1", 3, ListRules()))
     assert second == served.recommend(served.user_request("2", 3, ListRules()))
+
+
+def test_worker_threads_take_turns_in_the_order_they_asked() -> None:
+    """A thread that finishes its batch and asks again waits behind the one already waiting
+    (which holds a request of its own), and a batch that runs too long lets the next beside it."""
+    turns = _Turns(stall_seconds=60.0)
+    order: list[str] = []
+    waiting = threading.Event()
+    turns.enter()  # the first thread's batch runs
+
+    def second() -> None:
+        waiting.set()
+        turns.enter()
+        order.append("second")
+        turns.leave()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert waiting.wait(10)
+    while not turns._waiting:  # until the second thread queued for its turn
+        threading.Event().wait(0.001)
+    turns.leave()
+    turns.enter()  # asks again at once: the second thread goes first
+    order.append("first again")
+    turns.leave()
+    thread.join(10)
+    assert order == ["second", "first again"]
+
+    stuck = _Turns(stall_seconds=0.0)
+    stuck.enter()  # never leaves
+    beside = threading.Thread(target=stuck.enter)
+    beside.start()
+    beside.join(10)
+    assert not beside.is_alive()  # ran beside the stuck batch
 
 
 def test_a_request_that_fails_to_prepare_fails_alone(model: ServingModel) -> None:

@@ -15,6 +15,7 @@ to match; answered only when the whole batch was matched, each would wait for al
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import queue
@@ -67,8 +68,7 @@ class ScoringQueue:
         self.name = name
         self.max_batch = max_batch
         self.prepare_slice_seconds = prepare_slice_seconds
-        self.stall_seconds = STALL_SECONDS
-        self._turn = threading.Lock()
+        self._turns = _Turns(STALL_SECONDS)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-scoring-{n}", daemon=True)
@@ -110,13 +110,12 @@ class ScoringQueue:
                 return
             # Wait for the other workers' batches (they would only trade the GIL with this one)
             # unless one has run past STALL_SECONDS: then this batch runs beside it.
-            has_turn = self._turn.acquire(timeout=self.stall_seconds)
+            self._turns.enter()
             try:
                 if not self._serve_with(first):
                     return
             finally:
-                if has_turn:
-                    self._turn.release()
+                self._turns.leave()
 
     def _serve_with(self, first: _Job) -> bool:
         """Serve ``first`` and the jobs waiting behind it; False when a stop came with them."""
@@ -177,6 +176,48 @@ class ScoringQueue:
             # RuntimeError: that event loop has closed, so nobody waits for these answers.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, settled)
+
+
+class _Turns:
+    """Worker threads run their batches one at a time, in the order they asked, except that a
+    thread waiting for a batch that has run ``stall_seconds`` runs beside it.
+
+    Fair on purpose: a thread holds the request it took from the queue while it waits, so one
+    that could be overtaken again and again would leave that request waiting.
+    """
+
+    def __init__(self, stall_seconds: float) -> None:
+        self.stall_seconds = stall_seconds
+        self._lock = threading.Lock()
+        self._waiting: collections.deque[threading.Event] = collections.deque()
+        self._running = 0
+        self._started = 0.0  # when the batch that has the turn started
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._running == 0 and not self._waiting:
+                self._running, self._started = 1, time.perf_counter()
+                return
+            mine = threading.Event()
+            self._waiting.append(mine)
+        while True:
+            left = self._started + self.stall_seconds - time.perf_counter()
+            if mine.wait(timeout=max(left, 0.0)):
+                return  # handed the turn by ``leave``
+            with self._lock:
+                if mine.is_set():
+                    return
+                if time.perf_counter() - self._started >= self.stall_seconds:
+                    self._waiting.remove(mine)
+                    self._running, self._started = self._running + 1, time.perf_counter()
+                    return
+
+    def leave(self) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running == 0 and self._waiting:
+                self._running, self._started = 1, time.perf_counter()
+                self._waiting.popleft().set()
 
 
 def _settle(settled: list[tuple[asyncio.Future, Recommendation | BaseException]]) -> None:
