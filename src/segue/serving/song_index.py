@@ -190,29 +190,26 @@ class _GramPostings:
             usable = usable[np.argsort(usable_lengths, kind="stable")[:rarest]]
         return self._count(usable)
 
-    def shared(self, grams: frozenset[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Owners sharing at least one of ``grams`` (sorted) and how many each shares, every
-        gram counted however frequent."""
-        codes = self._codes(grams)
-        return self._count(codes) if len(codes) else _NO_OWNERS
-
     def _codes(self, grams: frozenset[str]) -> np.ndarray:
         codes = np.array([self._code_of[g] for g in grams if g in self._code_of], dtype=np.int64)
         codes.sort()  # a set's order varies between runs; ties between grams must not
         return codes
 
     def _count(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        postings = np.sort(
-            np.concatenate(
-                [self._members[self._offsets[c] : self._offsets[c + 1]] for c in codes.tolist()]
-            )
+        return _distinct_counts(
+            [self._members[self._offsets[c] : self._offsets[c + 1]] for c in codes.tolist()]
         )
-        first = np.empty(len(postings), dtype=bool)
-        first[:1] = True
-        np.not_equal(postings[1:], postings[:-1], out=first[1:])
-        starts = np.flatnonzero(first)
-        counts = np.diff(starts, append=len(postings))
-        return postings[starts].astype(np.int64), counts
+
+
+def _distinct_counts(postings_read: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The owners in some posting lists (sorted) and in how many of the lists each is."""
+    postings = np.sort(np.concatenate(postings_read))
+    first = np.empty(len(postings), dtype=bool)
+    first[:1] = True
+    np.not_equal(postings[1:], postings[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=len(postings))
+    return postings[starts].astype(np.int64), counts
 
 
 class _ArtistReach:
@@ -229,10 +226,19 @@ class _ArtistReach:
     def __init__(self, names: Sequence[str]) -> None:
         forms = [ngrams(name, 3) for name in names]
         forms += [ngrams("the" + name, 3) - _THE_GRAMS for name in names]
-        self._postings = _GramPostings(forms)
+        postings = _GramPostings(forms)
+        self._code_of = postings._code_of
         self._forms = np.array([*names, *("the" + name for name in names)], dtype=object)
         self._lengths = np.array([len(form) for form in self._forms], dtype=np.int64)
         self._n_names = len(names)
+        # Each gram's forms ordered by length, behind sorted (gram, length) keys: a query reads
+        # only the forms whose length is in reach of its own.
+        gram_of = np.repeat(np.arange(len(postings._offsets) - 1), np.diff(postings._offsets))
+        lengths = self._lengths[postings._members]
+        order = np.lexsort((postings._members, lengths, gram_of))
+        self._members = postings._members[order]
+        self._key_base = int(self._lengths.max(initial=0)) + 1
+        self._keys = gram_of * self._key_base + lengths[order]
 
     def within(self, query: str, threshold: float) -> np.ndarray | None:
         """Indices (sorted) of the names whose name or "the" + name has a :func:`similarity` to
@@ -248,9 +254,17 @@ class _ArtistReach:
         # edits. If even that many could leave no trigram shared, any name might be in reach.
         if needed - 4 * math.floor(allowed * len(query) / (1.0 - allowed) + _ROUNDING) <= missing:
             return None
-        owners, shared = self._postings.shared(grams)
-        if not len(owners):
-            return owners
+        # Lengths in reach: up to floor(allowed * len) letters fewer, or len / (1 - allowed) more.
+        shortest = len(query) - math.floor(allowed * len(query) + _ROUNDING)
+        longest = math.floor(len(query) / (1.0 - allowed) + _ROUNDING)
+        codes = np.array([self._code_of[g] for g in grams if g in self._code_of], dtype=np.int64)
+        starts = np.searchsorted(self._keys, codes * self._key_base + shortest, "left").tolist()
+        ends = np.searchsorted(self._keys, codes * self._key_base + longest, "right").tolist()
+        if not any(end > start for start, end in zip(starts, ends, strict=True)):
+            return np.empty(0, dtype=np.int64)
+        owners, shared = _distinct_counts(
+            [self._members[start:end] for start, end in zip(starts, ends, strict=True)]
+        )
         lengths = self._lengths[owners]
         edits = np.floor(allowed * np.maximum(lengths, len(query)) + _ROUNDING)
         shared[owners >= self._n_names] += missing
