@@ -42,7 +42,8 @@ def mask_items(
         masked = scores
         np.copyto(masked, -np.inf, where=np.isnan(masked))
     else:
-        masked = np.where(np.isnan(scores), -np.inf, scores).astype(np.float32, copy=False)
+        # fmax takes the number where one side is NaN: one pass that copies and masks.
+        masked = np.fmax(scores, -np.inf).astype(np.float32, copy=False)
     rows = [np.asarray(items, dtype=np.int64).reshape(-1) for items in excluded]
     lengths = [len(items) for items in rows]
     if sum(lengths):
