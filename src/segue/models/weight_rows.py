@@ -32,8 +32,11 @@ def sum_dense_rows(histories: list[np.ndarray], weights: np.ndarray) -> np.ndarr
         if len(items) > GATHER_MAX_ITEMS:
             long_rows.append(row)
         elif len(items):
-            # Summing along axis 0 adds the rows one after another, as the product does.
-            np.sum(weights[items], axis=0, out=scores[row])
+            # The rows added one after another, as the product does, into the row itself
+            # (no gathered copy of them: that copy cost more than the additions).
+            total = scores[row]
+            for item in items.tolist():
+                np.add(total, weights[item], out=total)
     if long_rows:
         matrix = Interactions([distinct[row] for row in long_rows], weights.shape[0]).to_csr()
         scores[long_rows] = np.asarray(matrix @ weights, dtype=np.float32)
