@@ -5,7 +5,11 @@ reads: a query arrives as the artist and title parts of the key the parser made 
 spacing, decorations, featured artists and aliases are already settled and what is left are
 misspellings, a missing artist or an artist glued to the title.
 
-Candidates come from two routes, each bounded:
+Since a song by another artist scores no higher than the two artists' similarity (below), a
+query with an artist first asks which catalogue artists are *within reach* of it
+(:class:`_ArtistReach`, exact): none means no match at all (most songs of artists the catalogue
+lacks end there), and when those artists have at most ``limit`` songs, all of them are scored.
+Otherwise candidates come from two routes, each bounded:
 
 * **by artist**: the query's artist exactly, else the few artists whose names share the most
   character n-grams with it, then those artists' songs (the ones sharing most title n-grams first
