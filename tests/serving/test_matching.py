@@ -267,10 +267,14 @@ def test_artist_reach_finds_exactly_the_artists_scoring_at_the_threshold() -> No
     queries += ["하차리", "velvetradios", "thebeatles", "tehbeatles", "zq417summer"]
     narrowed = 0
     for threshold in (83.0, 70.0):
-        for query in queries:
-            found = reach.within(query, threshold)
+        # All queries in one call, as a request's unknown artists go; one at a time agrees.
+        together = reach.within(queries, threshold)
+        for query, found in zip(queries, together, strict=True):
+            alone = reach.within([query], threshold)[0]
+            assert (found is None) == (alone is None), query
             if found is None:  # the bound cannot tell: every artist stays a candidate
                 continue
+            assert found.tolist() == alone.tolist(), query
             narrowed += 1
             expected = [
                 code

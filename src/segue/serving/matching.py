@@ -11,8 +11,9 @@ A request's song goes, in order, through:
    and accepted at ``fuzzy_threshold`` (chosen on the labelled set of ``benchmarks/matching.py``).
 
 Steps 1 and 2 are dictionary lookups. Step 3 is bounded per request by a :class:`MatchBudget`:
-once a request has sent ``max_fuzzy`` songs to it or spent ``milliseconds`` there, its remaining
-songs skip it and are reported unmatched, so no request can hold a scoring thread for long.
+once a request has sent ``max_fuzzy`` songs to it or spent ``milliseconds`` there (checked every
+``FUZZY_CHUNK`` songs, which go to it together), its remaining songs skip it and are reported
+unmatched, so no request can hold a scoring thread for long.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from segue.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
 
+# Songs a request sends to the fuzzy step together; its time budget is checked between them.
+FUZZY_CHUNK = 16
 # Search suggestions are looser than request matching: a person picks from them.
 SEARCH_CUTOFF = 60.0
 DEFAULT_FUZZY_THRESHOLD = 83.0  # serving.fuzzy_threshold's default
@@ -80,13 +83,14 @@ class _Spending:
         self.budget = budget
         self.deadline = time.perf_counter() + budget.milliseconds / 1000.0
         self.tried = 0
-        self.skipped = 0
 
-    def allows(self) -> bool:
-        if self.tried < self.budget.max_fuzzy and time.perf_counter() < self.deadline:
-            return True
-        self.skipped += 1
-        return False
+    def take(self, wanted: int) -> int:
+        """How many of ``wanted`` more songs may go to the fuzzy step (counted as tried)."""
+        if time.perf_counter() >= self.deadline:
+            return 0
+        allowed = max(0, min(wanted, self.budget.max_fuzzy - self.tried))
+        self.tried += allowed
+        return allowed
 
 
 class SongMatcher:
@@ -143,26 +147,34 @@ class SongMatcher:
 
     def match_all(self, raws: Iterable[str]) -> MatchResult:
         """Match a request's songs in order; fuzzy matching stops when the request's budget is
-        spent and the songs left are reported unmatched."""
+        spent and the songs left are reported unmatched.
+
+        The songs that need the fuzzy step go to it together, ``FUZZY_CHUNK`` distinct ones at
+        a time (a repeated unknown song is tried once), the time budget checked between chunks.
+        """
         spending = _Spending(self.budget)
-        fuzzy_found: dict[str, int | None] = {}  # a repeated unknown song is tried once
+        keyed = [(raw, *self._match_by_key(raw)) for raw in raws]
+        pending = list(dict.fromkeys(q for _, found, q in keyed if found is None and q is not None))
+        fuzzy_found: dict[str, int | None] = {}
+        for start in range(0, len(pending), FUZZY_CHUNK):
+            chunk = pending[start : start + spending.take(min(FUZZY_CHUNK, len(pending) - start))]
+            if not chunk:
+                break
+            fuzzy_found.update(zip(chunk, self._match_fuzzy_many(chunk), strict=True))
         items: list[int] = []
         unmatched: list[str] = []
-        for raw in raws:
-            found, query = self._match_by_key(raw)
+        skipped = 0
+        for raw, found, query in keyed:
             if found is None and query is not None:
-                if query in fuzzy_found:
-                    found = fuzzy_found[query]
-                elif spending.allows():
-                    spending.tried += 1
-                    found = fuzzy_found[query] = self._match_fuzzy(query)
+                found = fuzzy_found.get(query)
+                skipped += query not in fuzzy_found
             if found is None:
                 unmatched.append(raw)
             else:
                 items.append(found)
-        if spending.skipped:
-            logger.info("song matching budget spent: %d songs not fuzzy-matched", spending.skipped)
-        return MatchResult(items, unmatched, spending.tried, spending.skipped)
+        if skipped:
+            logger.info("song matching budget spent: %d songs not fuzzy-matched", skipped)
+        return MatchResult(items, unmatched, len(fuzzy_found), skipped)
 
     def lookup_keys(self, keys: Iterable[str]) -> MatchResult:
         """Exact key lookup only: user histories name items by id, never by fuzzy text."""
@@ -226,11 +238,15 @@ class SongMatcher:
         return None, parsed.key
 
     def _match_fuzzy(self, parsed_key: str) -> int | None:
-        artist, title = key_parts(parsed_key)
-        best = self.index.best_match(
-            artist, title, self.fuzzy_threshold, self.budget.max_candidates
+        return self._match_fuzzy_many([parsed_key])[0]
+
+    def _match_fuzzy_many(self, parsed_keys: list[str]) -> list[int | None]:
+        found = self.index.best_matches(
+            [key_parts(key) for key in parsed_keys],
+            self.fuzzy_threshold,
+            self.budget.max_candidates,
         )
-        return None if best is None else best.item
+        return [None if best is None else best.item for best in found]
 
 
 def _alias_table(aliases: pd.DataFrame | None) -> AliasTable | None:

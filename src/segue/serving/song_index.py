@@ -67,6 +67,9 @@ _THE_GRAMS = frozenset({"^th", "the"})
 _NO_OWNERS = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
 for _empty in _NO_OWNERS:
     _empty.flags.writeable = False
+# No artist in reach (read-only, shared).
+_NONE_IN_REACH = np.empty(0, dtype=np.int64)
+_NONE_IN_REACH.flags.writeable = False
 # A known artist whose reach was not worked out yet.
 _NOT_KEPT = np.empty(0, dtype=np.int64)
 # Slack when turning a similarity threshold into a whole number of edits.
@@ -244,39 +247,69 @@ class _ArtistReach:
         self._key_base = int(self._lengths.max(initial=0)) + 1
         self._keys = gram_of * self._key_base + lengths[order]
 
-    def within(self, query: str, threshold: float) -> np.ndarray | None:
-        """Indices (sorted) of the names whose name or "the" + name has a :func:`similarity` to
-        ``query`` of ``threshold`` or more; None when the bound cannot narrow them down (a short
-        query at a low threshold)."""
+    def within(self, queries: Sequence[str], threshold: float) -> list[np.ndarray | None]:
+        """For each query, the indices (sorted) of the names whose name or "the" + name has a
+        :func:`similarity` to it of ``threshold`` or more; None where the bound cannot narrow
+        them down (a short query at a low threshold). The queries' trigram lists are read and
+        counted together: a request's unknown artists cost one pass, not one each."""
         allowed = 1.0 - threshold / 100.0  # edits allowed per letter of the longer string
+        found: list[np.ndarray | None] = [None] * len(queries)
         if allowed >= 1.0:
-            return None
-        grams = ngrams(query, 3)
-        needed = len(grams)
-        missing = len(grams & _THE_GRAMS)  # shared grams the "the" forms were indexed without
-        # A name of up to len(query) / (1 - allowed) letters can be reached: at most this many
-        # edits. If even that many could leave no trigram shared, any name might be in reach.
-        if needed - 4 * math.floor(allowed * len(query) / (1.0 - allowed) + _ROUNDING) <= missing:
-            return None
-        # Lengths in reach: up to floor(allowed * len) letters fewer, or len / (1 - allowed) more.
-        shortest = len(query) - math.floor(allowed * len(query) + _ROUNDING)
-        longest = math.floor(len(query) / (1.0 - allowed) + _ROUNDING)
-        codes = np.array([self._code_of[g] for g in grams if g in self._code_of], dtype=np.int64)
-        starts = np.searchsorted(self._keys, codes * self._key_base + shortest, "left").tolist()
-        ends = np.searchsorted(self._keys, codes * self._key_base + longest, "right").tolist()
-        if not any(end > start for start, end in zip(starts, ends, strict=True)):
-            return np.empty(0, dtype=np.int64)
-        owners, shared = _distinct_counts(
-            [self._members[start:end] for start, end in zip(starts, ends, strict=True)]
+            return found
+        asked, needed, missing, lengths, codes = [], [], [], [], []
+        for position, query in enumerate(queries):
+            grams = ngrams(query, 3)
+            # Shared grams the "the" forms were indexed without.
+            not_indexed = len(grams & _THE_GRAMS)
+            # A name of up to len / (1 - allowed) letters can be reached: at most this many
+            # edits. If even that many could leave no trigram shared, any name may be in reach.
+            if len(grams) - 4 * math.floor(allowed * len(query) / (1.0 - allowed) + _ROUNDING) <= (
+                not_indexed
+            ):
+                continue
+            found[position] = _NONE_IN_REACH
+            asked.append(position)
+            needed.append(len(grams))
+            missing.append(not_indexed)
+            lengths.append(len(query))
+            codes.append([self._code_of[g] for g in grams if g in self._code_of])
+        if not asked:
+            return found
+        length = np.array(lengths, dtype=np.int64)
+        # Names in reach are up to floor(allowed * len) letters shorter, or len / (1 - allowed)
+        # letters longer: each gram's names are read over that range of lengths only.
+        shortest = length - np.floor(allowed * length + _ROUNDING).astype(np.int64)
+        longest = np.floor(length / (1.0 - allowed) + _ROUNDING).astype(np.int64)
+        per_query = np.array([len(c) for c in codes], dtype=np.int64)
+        query_of = np.repeat(np.arange(len(asked)), per_query)
+        gram = np.fromiter(
+            (c for row in codes for c in row), dtype=np.int64, count=int(per_query.sum())
         )
-        lengths = self._lengths[owners]
-        edits = np.floor(allowed * np.maximum(lengths, len(query)) + _ROUNDING)
-        shared[owners >= self._n_names] += missing
-        near = owners[(np.abs(lengths - len(query)) <= edits) & (shared >= needed - 4 * edits)]
-        if not len(near):
-            return near
-        near = near[_similarities(query, self._forms[near].tolist()) >= threshold]
-        return np.unique(near % self._n_names)
+        starts = np.searchsorted(self._keys, gram * self._key_base + shortest[query_of], "left")
+        ends = np.searchsorted(self._keys, gram * self._key_base + longest[query_of], "right")
+        sizes = ends - starts
+        if not sizes.sum():
+            return found
+        read = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+        n_forms = len(self._forms)
+        pairs, shared = _distinct_counts(
+            [np.repeat(query_of, sizes) * n_forms + self._members[read]]
+        )
+        query, owner = np.divmod(pairs, n_forms)
+        owner_length = self._lengths[owner]
+        edits = np.floor(allowed * np.maximum(owner_length, length[query]) + _ROUNDING)
+        shared = shared + np.where(owner >= self._n_names, np.array(missing)[query], 0)
+        near = (np.abs(owner_length - length[query]) <= edits) & (
+            shared >= np.array(needed)[query] - 4 * edits
+        )
+        query, owner = query[near], owner[near]
+        bounds = np.searchsorted(query, np.arange(len(asked) + 1))
+        for row, position in enumerate(asked):
+            names = owner[bounds[row] : bounds[row + 1]]
+            if len(names):
+                scores = _similarities(queries[position], self._forms[names].tolist())
+                found[position] = np.unique(names[scores >= threshold] % self._n_names)
+        return found
 
 
 def _best(owners: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
@@ -332,7 +365,7 @@ class SongIndex:
         self._artist_grams = _GramPostings(ngrams(name) for name in self.artist_names)
         self._title_grams = _GramPostings(ngrams(title) for title in self.titles)
         self._artist_reach = _ArtistReach(self.artist_names)
-        self._known_reach: dict[tuple[str, float], np.ndarray | None] = {}
+        self._kept_reach: dict[tuple[str, float], np.ndarray | None] = {}
 
         # Prefix search: songs under their title and their artist and title together ("iu pal"
         # finds "iu|palette"); artists under their key and display names ("아이유" finds
@@ -396,38 +429,47 @@ class SongIndex:
         _, first = np.unique(chosen, return_index=True)
         return chosen[np.sort(first)][:limit]
 
-    def best_match(self, artist: str, title: str, threshold: float, limit: int) -> Candidate | None:
-        """The best song scoring ``threshold`` or more (ties: the more popular), if any.
+    def best_matches(
+        self, queries: Sequence[tuple[str, str]], threshold: float, limit: int
+    ) -> list[Candidate | None]:
+        """For each (artist, title) query, the best song scoring ``threshold`` or more (ties:
+        the more popular), if any.
 
         A song by another artist than the query's scores no higher than the similarity of the
         two artists, so only songs of the query's own artist (by key or alias) and of the
         artists within reach of its name can match: none when there are none, all of them when
-        they are at most ``limit`` songs; otherwise the index's candidates are scored.
+        they are at most ``limit`` songs; otherwise the index's candidates are scored. The
+        reach of the queries' unknown artists is worked out for all of them at once.
         """
-        known = self._artist_id.get(artist, -1) if artist else -1
-        if artist:
-            reach = self._reach(artist, threshold, known)
-            songs = None if reach is None else self._songs_of(reach, limit)
-            if songs is not None:
-                return self._best_scoring(artist, title, songs, known, threshold)
-        return self._best_scoring(
-            artist, title, self.candidates(artist, title, limit), known, threshold
+        unknown = list(dict.fromkeys(a for a, _ in queries if a and a not in self._artist_id))
+        unknown_reach = dict(
+            zip(unknown, self._artist_reach.within(unknown, threshold), strict=True)
         )
+        found = []
+        for artist, title in queries:
+            known = self._artist_id.get(artist, -1) if artist else -1
+            songs = None
+            if artist:
+                reach = (
+                    unknown_reach[artist]
+                    if known < 0
+                    else self._known_reach(artist, known, threshold)
+                )
+                songs = None if reach is None else self._songs_of(reach, limit)
+            if songs is None:
+                songs = self.candidates(artist, title, limit)
+            found.append(self._best_scoring(artist, title, songs, known, threshold))
+        return found
 
-    def _reach(self, artist: str, threshold: float, known: int) -> np.ndarray | None:
-        """The artist codes whose songs can score ``threshold`` for a query by ``artist``.
-
-        A known name's reach is kept: names are few next to requests, and the popular ones,
-        which have many namesakes to score, come back all the time.
-        """
-        if known < 0:
-            return self._artist_reach.within(artist, threshold)
-        kept = self._known_reach.get((artist, threshold), _NOT_KEPT)
+    def _known_reach(self, artist: str, known: int, threshold: float) -> np.ndarray | None:
+        """The reach of a known name (and its own artist): kept, as names are few next to
+        requests and the popular ones, which have many namesakes to score, come back often."""
+        kept = self._kept_reach.get((artist, threshold), _NOT_KEPT)
         if kept is _NOT_KEPT:
-            kept = self._artist_reach.within(artist, threshold)
+            kept = self._artist_reach.within([artist], threshold)[0]
             if kept is not None:
                 kept = np.union1d(kept, [known])
-            self._known_reach[(artist, threshold)] = kept
+            self._kept_reach[(artist, threshold)] = kept
         return kept
 
     def _songs_of(self, artists: np.ndarray, limit: int) -> np.ndarray | None:
