@@ -57,10 +57,22 @@ def ease_weights(matrix: sp.csr_matrix, l2: float) -> np.ndarray:
         inverse = -(users.T.astype(np.float32) @ solved.astype(np.float32))
         inverse[np.diag_indices_from(inverse)] += 1.0
     else:
-        gram = (matrix.T @ matrix).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += l2
-        factor = la.cho_factor(gram, overwrite_a=True, check_finite=False)
-        inverse = la.cho_solve(factor, np.eye(n_items), overwrite_b=True, check_finite=False)
+        inverse = direct_inverse(matrix, l2)
+    return weights_from_inverse(inverse)
+
+
+def direct_inverse(matrix: sp.csr_matrix, penalty: float | np.ndarray) -> np.ndarray:
+    """P = (X^T X + diag(penalty))^-1 by one items x items Cholesky solve (float64); the route
+    when users are not fewer than items."""
+    gram = (matrix.T @ matrix).toarray().astype(np.float64)
+    gram[np.diag_indices_from(gram)] += penalty
+    factor = la.cho_factor(gram, overwrite_a=True, check_finite=False)
+    return la.cho_solve(factor, np.eye(matrix.shape[1]), overwrite_b=True, check_finite=False)
+
+
+def weights_from_inverse(inverse: np.ndarray) -> np.ndarray:
+    """B = I - P diag(1/diag(P)) as float32, from P (overwritten): B_ij = -P_ij / P_jj, B_jj = 0.
+    A scale factor on P cancels."""
     inverse /= -np.diag(inverse).copy()
     np.fill_diagonal(inverse, 0.0)
     return inverse.astype(np.float32, copy=False)

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from segue.data.interactions import Holdout, Interactions
 from segue.models.base import ModelConfig
+from segue.models.ease import direct_inverse, weights_from_inverse
 from segue.models.weight_rows import ItemWeightsScorer
 
 
@@ -54,13 +55,8 @@ def edlae_weights(matrix: sp.csr_matrix, l2: float, dropout: float) -> np.ndarra
         inverse = -(scaled.T.astype(np.float32) @ solved.astype(np.float32))
         inverse[np.diag_indices_from(inverse)] += (1.0 / penalty).astype(np.float32)
     else:
-        gram = (matrix.T @ matrix).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += penalty
-        factor = la.cho_factor(gram, overwrite_a=True, check_finite=False)
-        inverse = la.cho_solve(factor, np.eye(n_items), overwrite_b=True, check_finite=False)
-    inverse /= -np.diag(inverse).copy()
-    np.fill_diagonal(inverse, 0.0)
-    return inverse.astype(np.float32, copy=False)
+        inverse = direct_inverse(matrix, penalty)
+    return weights_from_inverse(inverse)
 
 
 class EdlaeScorer(ItemWeightsScorer):
