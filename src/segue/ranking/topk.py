@@ -82,8 +82,10 @@ def _top_k_by_partition(scores: np.ndarray, k: int) -> np.ndarray:
     rows = np.arange(n_rows)[:, None]
     if k < n_items:
         # The k largest end up last; partitioning the scores themselves spares a negated copy.
-        candidates = np.argpartition(scores, n_items - k, axis=1)[:, n_items - k :]
-        _settle_boundary_ties(scores, candidates)
+        # The (k+1)-th largest lands just before them: it tells whether items outside tie.
+        parted = np.argpartition(scores, (n_items - k - 1, n_items - k), axis=1)
+        candidates = parted[:, n_items - k :]
+        _settle_boundary_ties(scores, candidates, scores[rows[:, 0], parted[:, n_items - k - 1]])
     else:
         candidates = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
     candidate_scores = scores[rows, candidates]
@@ -93,15 +95,18 @@ def _top_k_by_partition(scores: np.ndarray, k: int) -> np.ndarray:
     return ranked.astype(np.int64, copy=False)
 
 
-def _settle_boundary_ties(scores: np.ndarray, candidates: np.ndarray) -> None:
-    """Where items tie at the k-th score, keep the lowest indices (argpartition picks any)."""
+def _settle_boundary_ties(
+    scores: np.ndarray, candidates: np.ndarray, best_left: np.ndarray
+) -> None:
+    """Where items tie at the k-th score, keep the lowest indices (argpartition picks any).
+
+    ``best_left`` is each row's best score outside the candidates: only where it equals the
+    k-th score can an item outside tie with the kept ones.
+    """
     k = candidates.shape[1]
     rows = np.arange(len(candidates))
-    kept_scores = scores[rows[:, None], candidates]
-    boundary = kept_scores.min(axis=1)
-    tied_in_row = np.count_nonzero(scores == boundary[:, None], axis=1)
-    tied_kept = np.count_nonzero(kept_scores == boundary[:, None], axis=1)
-    for row in np.flatnonzero(tied_in_row > tied_kept):
+    boundary = scores[rows[:, None], candidates].min(axis=1)
+    for row in np.flatnonzero(best_left == boundary):
         above = np.flatnonzero(scores[row] > boundary[row])
         tied = np.flatnonzero(scores[row] == boundary[row])[: k - len(above)]
         candidates[row] = np.concatenate([above, tied])
