@@ -301,3 +301,25 @@ def test_a_misspelt_title_is_found_among_many_sharing_its_common_words() -> None
     assert songs.match("Band 200 - Golden Lanten Night") == 3000  # artist and a missing letter
     assert songs.match("Unknown Band - Golden Night Summer") is None
     assert len(songs.index.candidates("", "goldenlantrennight", 20)) <= 20
+
+
+def test_a_known_artist_with_more_songs_than_the_cap_skips_the_reach_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its own songs already exceed what may be scored, so the artists near its name cannot
+    # change the route: the index's candidates are scored without working out that reach.
+    titles = [f"Song Number {number}" for number in range(60)] + ["Paper Lanterns"]
+    artists = ["Big Band"] * 60 + ["Small Band"]
+    songs = SongMatcher(catalogue(artists, titles), budget=MatchBudget(max_candidates=20))
+    asked: list[str] = []
+    original = song_index._ArtistReach.within
+
+    def counted(self: Any, queries: Sequence[str], threshold: float) -> Any:
+        asked.extend(queries)
+        return original(self, queries, threshold)
+
+    monkeypatch.setattr(song_index._ArtistReach, "within", counted)
+    assert songs.match("Big Band - Song Numbr 42") == 42
+    assert asked == []
+    assert songs.match("Small Band - Paper Lantrens") == 60
+    assert asked == ["smallband"]

@@ -449,7 +449,8 @@ class SongIndex:
         for artist, title in queries:
             known = self._artist_id.get(artist, -1) if artist else -1
             songs = None
-            if artist:
+            # A known artist with more than ``limit`` songs of its own has more in reach too.
+            if artist and not (known >= 0 and self._artist_size(known) > limit):
                 reach = (
                     unknown_reach[artist]
                     if known < 0
@@ -460,6 +461,9 @@ class SongIndex:
                 songs = self.candidates(artist, title, limit)
             found.append(self._best_scoring(artist, title, songs, known, threshold))
         return found
+
+    def _artist_size(self, code: int) -> int:
+        return int(self._artist_offsets[code + 1] - self._artist_offsets[code])
 
     def _known_reach(self, artist: str, known: int, threshold: float) -> np.ndarray | None:
         """The reach of a known name (and its own artist): kept, as names are few next to
