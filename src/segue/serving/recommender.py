@@ -44,6 +44,9 @@ FALLBACK_REASONS = (
 # Known users' score rows are kept up to this much memory per loaded model: a returning user's
 # list then costs a top-k instead of a model call. Their histories only change with a new version.
 KNOWN_USER_CACHE_BYTES = 64 * 1024 * 1024
+# Entries of a score row read first when looking for a finite score (a model that cannot score
+# a history at all gives a row of NaN; any other row nearly always has one among these).
+FINITE_PROBE = 1024
 
 
 class ScoreRows:
@@ -205,13 +208,16 @@ class ServingModel:
                 if requests[position].known_user is not None:
                     self._known_scores.put(requests[position].known_user, row)
         for position, row in enumerate(scores):
-            if not np.isfinite(row).any():
+            if not _any_finite(row):
                 scores[position] = self.catalogue.popularity
                 fallbacks[position] = FALLBACK_MODEL_CANNOT_SCORE
         ranked: list[RankedList] = [RankedList([]) for _ in requests]
         for rules, positions in _group_by_rules(requests).items():
             lists = rank_lists_counted(
-                np.stack([scores[p] for p in positions]),
+                # One row is passed as a view: ranking copies what it masks.
+                scores[positions[0]][None, :]
+                if len(positions) == 1
+                else np.stack([scores[p] for p in positions]),
                 [requests[p].k for p in positions],
                 self.catalogue,
                 [requests[p].history for p in positions],
@@ -285,6 +291,11 @@ class ServingModel:
     def similar_request(self, item: int, k: int, rules: ListRules) -> ListRequest:
         """Items the model would play after this one alone, the item itself excluded."""
         return ListRequest(_indices([item]), k, rules)
+
+
+def _any_finite(row: np.ndarray) -> bool:
+    """Whether a score row has a finite score, usually read off its first entries."""
+    return bool(np.isfinite(row[:FINITE_PROBE]).any() or np.isfinite(row).any())
 
 
 def _group_by_rules(requests: Sequence[ListRequest]) -> dict[ListRules, list[int]]:
