@@ -47,7 +47,7 @@ def count_scored_songs(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     original = song_index.score_candidates
 
     def counted(*args: Any) -> Any:
-        scored["songs"] += len(args[4])  # the titles scored
+        scored["songs"] += len(args[5])  # the titles scored
         return original(*args)
 
     monkeypatch.setattr(song_index, "score_candidates", counted)

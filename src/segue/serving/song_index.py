@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from rapidfuzz.distance import OSA
-from rapidfuzz.process import cdist, cpdist
+from rapidfuzz.process import cpdist
 
 from segue.data.song_parser import KEY_SEPARATOR
 from segue.data.song_text import normalize_name, read_artist_side
@@ -98,35 +98,61 @@ def similarity(first: str, second: str) -> float:
 
 
 def score_candidates(
-    query_artist: str,
-    query_title: str,
+    query_artists: Sequence[str],
+    query_titles: Sequence[str],
+    query_of: np.ndarray,
     artists: Sequence[str],
     artist_of: np.ndarray,
     titles: Sequence[str],
     same_artist: np.ndarray,
 ) -> np.ndarray:
-    """How well a query's artist and title parts name each of some catalogue songs, 0-100.
+    """How well queries' artist and title parts name some catalogue songs, 0-100.
 
-    Song ``i`` has title ``titles[i]`` and artist ``artists[artist_of[i]]`` (each distinct
-    artist is scored once). With an artist in the query both parts must be close (the lower
+    Pair ``i`` is song ``i`` (title ``titles[i]``, artist ``artists[artist_of[i]]``) asked by
+    query ``query_of[i]``. With an artist in the query both parts must be close (the lower
     score counts; a misspelt leading "The", which keys drop, is forgiven); without one the title
     alone counts, or the artist and title together when the query glued them
-    ("coldplayyellow"). ``same_artist`` marks the songs whose artist the query's is known to be
-    (by key or alias). Each part is scored for every song in one edit-distance call.
+    ("coldplayyellow"). ``same_artist`` marks the pairs whose song's artist the query's is known
+    to be (by key or alias). Each part is scored for every pair in one edit-distance call, and
+    each distinct (query, artist) once.
     """
-    title_scores = _similarities(query_title, titles)
-    if not query_artist:
-        glued = [artists[code] + title for code, title in zip(artist_of, titles, strict=True)]
-        return np.maximum(title_scores, _similarities(query_title, glued))
-    with_the = _similarities(query_artist, [*artists, *("the" + name for name in artists)])
-    artist_scores = np.maximum(with_the[: len(artists)], with_the[len(artists) :])[artist_of]
-    return np.where(same_artist, title_scores, np.minimum(artist_scores, title_scores))
+    asked_titles = np.array(query_titles, dtype=object)[query_of]
+    title_scores = _pair_similarities(asked_titles, titles)
+    named = np.array([bool(artist) for artist in query_artists], dtype=bool)[query_of]
+    scores = title_scores.copy()
+    glued_pairs = np.flatnonzero(~named)
+    if len(glued_pairs):
+        glued = [artists[artist_of[i]] + titles[i] for i in glued_pairs.tolist()]
+        scores[glued_pairs] = np.maximum(
+            title_scores[glued_pairs], _pair_similarities(asked_titles[glued_pairs], glued)
+        )
+    named_pairs = np.flatnonzero(named)
+    if len(named_pairs):
+        distinct, inverse = np.unique(
+            query_of[named_pairs] * len(artists) + artist_of[named_pairs], return_inverse=True
+        )
+        asking, code = np.divmod(distinct, len(artists))
+        asked_artists = np.array(query_artists, dtype=object)[asking]
+        names = [artists[c] for c in code.tolist()]
+        artist_scores = np.maximum(
+            _pair_similarities(asked_artists, names),
+            _pair_similarities(asked_artists, ["the" + name for name in names]),
+        )[inverse.reshape(-1)]
+        scores[named_pairs] = np.where(
+            same_artist[named_pairs],
+            title_scores[named_pairs],
+            np.minimum(artist_scores, title_scores[named_pairs]),
+        )
+    return scores
 
 
-def _similarities(query: str, keys: Sequence[str]) -> np.ndarray:
-    """:func:`similarity` of a query to each key, in one call."""
-    scores = cdist([query], keys, scorer=OSA.normalized_similarity, dtype=np.float64)
-    return 100.0 * scores[0]
+def _pair_similarities(firsts: Sequence[str] | np.ndarray, seconds: Sequence[str]) -> np.ndarray:
+    """:func:`similarity` of each ``firsts[i]`` to ``seconds[i]``, in one call."""
+    if not len(seconds):
+        return np.empty(0, dtype=np.float64)
+    return 100.0 * cpdist(
+        list(firsts), list(seconds), scorer=OSA.normalized_similarity, dtype=np.float64
+    )
 
 
 def written_aliases(display_artist: str) -> list[tuple[str, str]]:
@@ -307,12 +333,7 @@ class _ArtistReach:
         query, owner = query[near], owner[near]
         # Every (query, form) pair left is scored in one call; a name counts once per query.
         asked_text = np.array([queries[position] for position in asked], dtype=object)
-        scores = 100.0 * cpdist(
-            asked_text[query].tolist(),
-            self._forms[owner].tolist(),
-            scorer=OSA.normalized_similarity,
-            dtype=np.float64,
-        )
+        scores = _pair_similarities(asked_text[query], self._forms[owner].tolist())
         reached = np.unique(
             query[scores >= threshold] * self._n_names + owner[scores >= threshold] % self._n_names
         )
@@ -456,7 +477,8 @@ class SongIndex:
         unknown_reach = dict(
             zip(unknown, self._artist_reach.within(unknown, threshold), strict=True)
         )
-        found = []
+        found: list[np.ndarray] = []
+        knowns: list[int] = []
         for artist, title in queries:
             known = self._artist_id.get(artist, -1) if artist else -1
             songs = None
@@ -470,8 +492,9 @@ class SongIndex:
                 songs = None if reach is None else self._songs_of(reach, limit)
             if songs is None:
                 songs = self.candidates(artist, title, limit)
-            found.append(self._best_scoring(artist, title, songs, known, threshold))
-        return found
+            found.append(songs)
+            knowns.append(known)
+        return self._best_scoring(queries, found, knowns, threshold)
 
     def _artist_size(self, code: int) -> int:
         return int(self._artist_offsets[code + 1] - self._artist_offsets[code])
@@ -498,24 +521,39 @@ class SongIndex:
         )
 
     def _best_scoring(
-        self, artist: str, title: str, items: np.ndarray, known: int, threshold: float
-    ) -> Candidate | None:
-        if not len(items):
-            return None
+        self,
+        queries: Sequence[tuple[str, str]],
+        songs: list[np.ndarray],
+        knowns: list[int],
+        threshold: float,
+    ) -> list[Candidate | None]:
+        """Each query's best song among its ``songs`` (ties: the more popular), every pair of
+        the queries scored together."""
+        found: list[Candidate | None] = [None] * len(queries)
+        sizes = np.array([len(items) for items in songs], dtype=np.int64)
+        if not sizes.sum():
+            return found
+        items = np.concatenate(songs)
+        query_of = np.repeat(np.arange(len(queries)), sizes)
         codes, artist_of = np.unique(self.artist_of[items], return_inverse=True)
+        artist_of = artist_of.reshape(-1)
         scores = score_candidates(
-            artist,
-            title,
+            [artist for artist, _ in queries],
+            [title for _, title in queries],
+            query_of,
             self._artist_name_array[codes].tolist(),
             artist_of,
             self._title_array[items].tolist(),
-            codes[artist_of] == known,
+            codes[artist_of] == np.array(knowns, dtype=np.int64)[query_of],
         )
         passing = np.flatnonzero(scores >= threshold)
-        if not len(passing):
-            return None
-        best = passing[np.lexsort((self.popularity_rank[items[passing]], -scores[passing]))[0]]
-        return Candidate(int(items[best]), float(scores[best]))
+        ranked = passing[
+            np.lexsort((self.popularity_rank[items[passing]], -scores[passing], query_of[passing]))
+        ]
+        asking = query_of[ranked]
+        for best in ranked[np.r_[True, asking[1:] != asking[:-1]]].tolist() if len(ranked) else []:
+            found[int(query_of[best])] = Candidate(int(items[best]), float(scores[best]))
+        return found
 
     def prefix_matches(self, prefix: str, limit: int) -> np.ndarray:
         """The ``limit`` most popular songs whose title, artist and title, artist or display
