@@ -117,14 +117,14 @@ def score_candidates(
     each distinct (query, artist) once.
     """
     asked_titles = np.array(query_titles, dtype=object)[query_of]
-    title_scores = _pair_similarities(asked_titles, titles)
+    # The title parts first; each pair's score then takes its other part into account.
+    scores = _pair_similarities(asked_titles, titles)
     named = np.array([bool(artist) for artist in query_artists], dtype=bool)[query_of]
-    scores = title_scores.copy()
     glued_pairs = np.flatnonzero(~named)
     if len(glued_pairs):
         glued = [artists[artist_of[i]] + titles[i] for i in glued_pairs.tolist()]
         scores[glued_pairs] = np.maximum(
-            title_scores[glued_pairs], _pair_similarities(asked_titles[glued_pairs], glued)
+            scores[glued_pairs], _pair_similarities(asked_titles[glued_pairs], glued)
         )
     named_pairs = np.flatnonzero(named)
     if len(named_pairs):
@@ -140,8 +140,8 @@ def score_candidates(
         )[inverse.reshape(-1)]
         scores[named_pairs] = np.where(
             same_artist[named_pairs],
-            title_scores[named_pairs],
-            np.minimum(artist_scores, title_scores[named_pairs]),
+            scores[named_pairs],
+            np.minimum(artist_scores, scores[named_pairs]),
         )
     return scores
 
@@ -334,9 +334,8 @@ class _ArtistReach:
         # Every (query, form) pair left is scored in one call; a name counts once per query.
         asked_text = np.array([queries[position] for position in asked], dtype=object)
         scores = _pair_similarities(asked_text[query], self._forms[owner].tolist())
-        reached = np.unique(
-            query[scores >= threshold] * self._n_names + owner[scores >= threshold] % self._n_names
-        )
+        passing = scores >= threshold
+        reached = np.unique(query[passing] * self._n_names + owner[passing] % self._n_names)
         query, name = np.divmod(reached, self._n_names)
         bounds = np.searchsorted(query, np.arange(len(asked) + 1))
         for row, position in enumerate(asked):
