@@ -76,40 +76,41 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _top_k_by_partition(scores: np.ndarray, k: int) -> np.ndarray:
-    """Partition each row around its k-th score, then sort only the k above it."""
+    """Partition each row around its (k+1)-th score, then sort only the k+1 above it."""
     n_rows, n_items = scores.shape
     scores = np.where(np.isnan(scores), -np.inf, scores) if np.isnan(scores).any() else scores
     rows = np.arange(n_rows)[:, None]
     if k < n_items:
-        # The k largest end up last; partitioning the scores themselves spares a negated copy.
-        # The (k+1)-th largest lands just before them: it tells whether items outside tie.
-        parted = np.argpartition(scores, (n_items - k - 1, n_items - k), axis=1)
-        candidates = parted[:, n_items - k :]
-        _settle_boundary_ties(scores, candidates, scores[rows[:, 0], parted[:, n_items - k - 1]])
+        # The k+1 largest end up last (partitioning the scores themselves spares a negated
+        # copy); sorted, the (k+1)-th tells whether an item left out ties with the k-th.
+        candidates = np.argpartition(scores, n_items - k - 1, axis=1)[:, n_items - k - 1 :]
     else:
         candidates = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
     candidate_scores = scores[rows, candidates]
     order = np.lexsort((candidates, -candidate_scores), axis=1)
-    ranked = candidates[rows, order]
-    ranked = np.where(np.isfinite(candidate_scores[rows, order]), ranked, -1)
+    ranked = candidates[rows, order][:, :k]
+    ranked_scores = candidate_scores[rows, order]
+    if k < n_items:
+        _settle_boundary_ties(scores, ranked, ranked_scores[:, k - 1], ranked_scores[:, k])
+    ranked = np.where(np.isfinite(scores[rows, ranked]), ranked, -1)
     return ranked.astype(np.int64, copy=False)
 
 
 def _settle_boundary_ties(
-    scores: np.ndarray, candidates: np.ndarray, best_left: np.ndarray
+    scores: np.ndarray, ranked: np.ndarray, boundary: np.ndarray, best_left: np.ndarray
 ) -> None:
     """Where items tie at the k-th score, keep the lowest indices (argpartition picks any).
 
-    ``best_left`` is each row's best score outside the candidates: only where it equals the
-    k-th score can an item outside tie with the kept ones.
+    ``ranked`` holds each row's k best candidates in order, the k-th scoring ``boundary``;
+    ``best_left`` is the best score left out: only where it equals the k-th can an item left
+    out tie with the kept ones. Such rows are ranked again from the whole row.
     """
-    k = candidates.shape[1]
-    rows = np.arange(len(candidates))
-    boundary = scores[rows[:, None], candidates].min(axis=1)
+    k = ranked.shape[1]
     for row in np.flatnonzero(best_left == boundary):
         above = np.flatnonzero(scores[row] > boundary[row])
+        above = above[np.lexsort((above, -scores[row, above]))]
         tied = np.flatnonzero(scores[row] == boundary[row])[: k - len(above)]
-        candidates[row] = np.concatenate([above, tied])
+        ranked[row] = np.concatenate([above, tied])
 
 
 def _top_k_above_threshold(scores: np.ndarray, k: int, blocks: int) -> np.ndarray:
