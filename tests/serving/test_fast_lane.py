@@ -145,3 +145,20 @@ def test_a_scoring_bug_is_computed_once_and_answers_a_500_problem(serve, package
     assert fast.headers["content-type"] == framework.headers["content-type"]
     assert fast.content == framework.content
     assert calls == [1, 1, 1]
+
+
+def test_a_bug_before_scoring_answers_a_500_problem(serve, packages, monkeypatch) -> None:
+    # The fast lane sits in front of the framework's error layer: it must answer its own bugs.
+    def broken(state, body):
+        raise RuntimeError("a bug in accepting a request")
+
+    entry = fast_lane._BODY_ROUTES[NEXT_SONGS.path]
+    monkeypatch.setitem(fast_lane._BODY_ROUTES, NEXT_SONGS.path, entry._replace(accept=broken))
+    url = serve(create_app(settings_with(), PackageLoader(packages)))
+
+    response = httpx.post(f"{url}/v1/next-songs", json={"songs": ["iu|palette"], "k": 3})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:segue:problem:internal-error"
+    counted = 'segue_http_requests_total{method="POST",route="/v1/next-songs",status="500"} 1.0'
+    assert counted in httpx.get(f"{url}/metrics").text

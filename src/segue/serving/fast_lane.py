@@ -14,6 +14,7 @@ answers it, and reads bodies with the body limit layer's reader (``middleware``)
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -82,24 +83,27 @@ class FastLane:
             body = await read_limited_body(scope, receive, send, self.max_bytes)
             if body is None:  # over the limit: answered 413
                 return
-            accepted = self._accept_body(body_route, body)
-            if accepted is None:
-                await self.app(scope, replaying(body, receive), send)
-            else:
-                await self._serve(scope, send, body_route.route, accepted)
-            return
-        if (
+            receive = replaying(body, receive)
+            route: ListRoute = body_route.route
+            accept = functools.partial(self._accept_body, body_route, body)
+        elif (
             method == USER_LIST.method
             and path.startswith(_USER_LIST_START)
             and path.endswith(_USER_LIST_END)
         ):
-            accepted = self._accept_user_list(scope)
-            if accepted is None:
-                await self.app(scope, receive, send)
-            else:
-                await self._serve(scope, send, USER_LIST, accepted)
+            route, accept = USER_LIST, functools.partial(self._accept_user_list, scope)
+        else:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        try:
+            accepted = accept()
+        except Exception:  # a bug: answered as the framework's error layer answers one
+            await send_problem(send, report_bug(path), path)
+            return
+        if accepted is None:
+            await self.app(scope, receive, send)
+        else:
+            await self._serve(scope, send, route, accepted)
 
     def _accept_body(self, route: _BodyRoute, body: bytes) -> AcceptedList | None:
         """The accepted request, or None when the FastAPI app must answer it."""
