@@ -9,7 +9,8 @@ handed on: when scoring fails, the fast lane answers the 500 problem itself, so 
 computed twice. Both paths answer through ``answers``.
 
 It sits inside the request metrics layer, which counts every request once whichever path
-answers it, and reads bodies with the body limit layer's reader (``middleware``).
+answers it, and in front of FastAPI's own layers (``app.SegueAPI``): it answers its own bugs
+with the 500 problem. It reads bodies with the body limit layer's reader (``middleware``).
 """
 
 from __future__ import annotations
