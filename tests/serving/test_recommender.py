@@ -47,3 +47,19 @@ def test_version_info_is_read_from_mlflow_like_objects_and_mappings() -> None:
 
     assert ModelVersion.from_info(Info()) == ModelVersion("m", "3")
     assert ModelVersion.from_info({"name": "m", "version": "4"}) == ModelVersion("m", "4")
+
+
+def test_markov_lists_from_base_rows_are_the_lists_of_dense_rows(monkeypatch) -> None:
+    package = next_song_package("markov")
+    model = ServingModel("next-song", VERSION, package, 85.0)
+    keys = list(model.keys)
+    requests = [
+        model.next_songs_request(keys[start : start + 3], k, ListRules(), exclude=keys[-2:])
+        for start, k in ((0, 5), (4, 3), (7, 20))
+    ]
+    assert package.scorer.score_base_rows([requests[0].history]) is not None
+    from_base_rows = model.recommend_many(requests)
+    monkeypatch.setattr(package.scorer, "score_base_rows", lambda histories: None)
+    assert model.recommend_many(requests) == from_base_rows
+    # k over what is left: every song but the 3 heard and the 2 excluded, of 13.
+    assert [len(result.items) for result in from_base_rows] == [5, 3, 8]

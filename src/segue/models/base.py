@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from segue.data.interactions import Holdout, Interactions, as_history
 from segue.evaluation.evaluator import SCORES_PER_BATCH
+from segue.ranking.base_rows import BaseRows
 
 TASKS: tuple[str, ...] = ("next-song", "user-items")
 
@@ -197,9 +198,7 @@ class Scorer(ABC):
     def score(self, histories: Sequence[Sequence[int] | np.ndarray]) -> np.ndarray:
         """Float32 scores (batch, n_items), a fresh array the caller may change. Unknown indices
         (-1 or out of range) are ignored."""
-        if self.n_items <= 0:
-            raise ModelError(f"{self.name}: score() called before fit() or load()")
-        cleaned = [as_history(history, self.n_items) for history in histories]
+        cleaned = self._known_histories(histories)
         if not cleaned:
             return np.empty((0, self.n_items), dtype=np.float32)
         scores = np.asarray(self._score(cleaned), dtype=np.float32)
@@ -208,6 +207,17 @@ class Scorer(ABC):
                 f"{self.name}: scored shape {scores.shape}, expected {(len(cleaned), self.n_items)}"
             )
         return scores
+
+    def score_base_rows(self, histories: Sequence[Sequence[int] | np.ndarray]) -> BaseRows | None:
+        """The rows of ``score`` as shared base rows changed at a few cells, for a model whose
+        rows are that (ranked then without reading whole rows); None, at no cost, for others."""
+        return None
+
+    def _known_histories(self, histories: Sequence[Sequence[int] | np.ndarray]) -> list[np.ndarray]:
+        """The histories without unknown indices, once the model is fitted."""
+        if self.n_items <= 0:
+            raise ModelError(f"{self.name}: score() called before fit() or load()")
+        return [as_history(history, self.n_items) for history in histories]
 
     def save(self, directory: str | Path) -> Path:
         root = Path(directory)

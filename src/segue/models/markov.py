@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
 from segue.data.interactions import Holdout, Interactions
 from segue.models.base import ModelConfig, Scorer
+from segue.ranking.base_rows import BaseRows, RankedBase
 
 
 class MarkovConfig(ModelConfig):
@@ -92,11 +95,18 @@ class MarkovScorer(Scorer):
         self.has_successors = np.diff(self.transitions.indptr) > 0
         self._keep = np.float32(1.0) - np.float32(self.config.backoff_weight)
         self._backoff_scores = np.float32(self.config.backoff_weight) * self.popularity
+        self._bases = (RankedBase.of(self._backoff_scores), RankedBase.of(self.popularity))
 
     def _score(self, histories: list[np.ndarray]) -> np.ndarray:
+        return self._base_rows(histories).dense()
+
+    def score_base_rows(self, histories: Sequence[Sequence[int] | np.ndarray]) -> BaseRows:
+        return self._base_rows(self._known_histories(histories))
+
+    def _base_rows(self, histories: list[np.ndarray]) -> BaseRows:
         """Each row: the weighted popularity, plus the recent items' transition rows (their
         weights normalised to sum to one) added where they have entries; pure popularity when no
-        recent item has successors. Work beyond copying the rows: the entries of those rows."""
+        recent item has successors. Work: the entries of those rows, never the whole catalogue."""
         decay, window = self.config.history_decay, self.config.history_window
         recent = [history[::-1][: window if decay > 0.0 else 1] for history in histories]
         sizes = np.fromiter((len(items) for items in recent), dtype=np.int64, count=len(recent))
@@ -107,12 +117,8 @@ class MarkovScorer(Scorer):
         moving = self.has_successors[sources]
         sources, rows, weights = sources[moving], rows[moving], weights[moving]
         totals = np.bincount(rows, weights=weights, minlength=len(histories))
-
-        scores = np.empty((len(histories), self.n_items), dtype=np.float32)
-        scores[:] = self._backoff_scores
-        scores[totals <= 0] = self.popularity
-        if not len(sources):
-            return scores
+        # Base 0 is the weighted popularity; base 1, pure popularity, where nothing moves on.
+        base_of = (totals <= 0).astype(np.int64)
         # The transition rows of every (row, source) pair, as flat (row, column, value) entries.
         indptr = self.transitions.indptr
         starts = indptr[sources].astype(np.int64)
@@ -122,14 +128,17 @@ class MarkovScorer(Scorer):
         columns = self.transitions.indices[positions].astype(np.int64)
         values = self.transitions.data[positions] * np.repeat(weights / totals[rows], lengths)
         cells = np.repeat(rows, lengths) * self.n_items + columns
-        if np.any(rows[1:] == rows[:-1]):  # a row with several sources may hit a cell twice
+        if np.any(cells[1:] <= cells[:-1]):  # several sources in a row may hit a cell twice
             cells, inverse = np.unique(cells, return_inverse=True)
             values = np.bincount(inverse.ravel(), weights=values, minlength=len(cells))
-        flat = scores.reshape(-1)
-        flat[cells] = (
-            self._keep * values.astype(np.float32) + self._backoff_scores[cells % self.n_items]
+        cell_rows, cell_columns = np.divmod(cells, self.n_items)
+        return BaseRows(
+            self._bases,
+            base_of,
+            cell_rows,
+            cell_columns,
+            self._keep * values.astype(np.float32) + self._backoff_scores[cell_columns],
         )
-        return scores
 
     def _state(self) -> dict[str, np.ndarray]:
         return {

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from segue.data.song_aliases import artist_key
 from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
+from segue.ranking.base_rows import BaseRows, top_k_base_rows
 from segue.ranking.topk import mask_items, top_k
 from segue.settings import ServingSettings
 
@@ -250,7 +251,7 @@ def rank_lists(
 
 
 def rank_lists_counted(
-    scores: np.ndarray,
+    scores: np.ndarray | BaseRows,
     ks: Sequence[int],
     catalogue: RankingCatalogue,
     seen: Sequence[Sequence[int] | np.ndarray],
@@ -262,10 +263,13 @@ def rank_lists_counted(
     """``rank_lists`` with the history (``seen``) and the request's exclusions apart, so each
     list also says how many items every rule took out of it (``RemovedItems``).
 
-    The lists are exactly those of ``rank_lists`` given ``seen[i] + excluded[i]``.
+    The lists are exactly those of ``rank_lists`` given ``seen[i] + excluded[i]``. Rows given as
+    ``BaseRows`` are ranked without reading them whole (unless a cap or re-rank needs a pool).
     """
     if len(seen) != len(excluded):
         raise ValueError("one seen list and one exclusion list per row of scores")
+    if isinstance(scores, BaseRows) and config.needs_pool:
+        scores = scores.dense()  # a pool's caps and re-ranks read it whole
     seen_rows = [_valid(items, catalogue.n_items) for items in seen]
     excluded_rows = [_valid(items, catalogue.n_items) for items in excluded]
     both = [np.concatenate(pair) for pair in zip(seen_rows, excluded_rows, strict=True)]
@@ -274,7 +278,11 @@ def rank_lists_counted(
     lists = []
     for row, (items, capped) in enumerate(chosen):
         row_scores = scores[row]
-        ranked = [RankedItem(int(item), float(row_scores[item])) for item in items if item >= 0]
+        items = items[items >= 0]
+        ranked = [
+            RankedItem(item, score)
+            for item, score in zip(items.tolist(), row_scores[items].tolist(), strict=True)
+        ]
         # Removed items count when they score at least as high as the lowest item served; when
         # the list came out short, every item the model can score counts.
         floor = min(entry.score for entry in ranked) if len(ranked) >= max(ks[row], 1) else -np.inf
@@ -311,7 +319,7 @@ def _count_outside(items: np.ndarray, earlier: np.ndarray) -> int:
 
 
 def _choose(
-    scores: np.ndarray,
+    scores: np.ndarray | BaseRows,
     ks: Sequence[int],
     catalogue: RankingCatalogue,
     excluded: Sequence[Sequence[int] | np.ndarray],
@@ -319,6 +327,13 @@ def _choose(
     config: PostProcessConfig,
 ) -> list[tuple[np.ndarray, int]]:
     """Each row's chosen item indices (-1 pads a short top-k), and how many the cap skipped."""
+    if isinstance(scores, BaseRows):
+        if scores.n_items != catalogue.n_items or not len(ks) == len(excluded) == len(scores):
+            raise ValueError("expected one row of the catalogue's items per k and exclusion list")
+        valid = [_valid(items, catalogue.n_items) for items in excluded]
+        banned = catalogue.banned(ban_list) if ban_list else None
+        best = top_k_base_rows(scores, max(ks, default=0), valid, banned)
+        return [(best[row, : max(k, 0)], 0) for row, k in enumerate(ks)]
     if scores.ndim != 2 or scores.shape[1] != catalogue.n_items:
         raise ValueError(f"expected rows of {catalogue.n_items} scores, got shape {scores.shape}")
     if not len(ks) == len(excluded) == len(scores):

@@ -19,6 +19,7 @@ import numpy as np
 
 from segue.data.dataset import item_texts
 from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
+from segue.ranking.base_rows import BaseRows
 from segue.ranking.postprocess import (
     NOTHING_REMOVED,
     PostProcessConfig,
@@ -190,6 +191,9 @@ class ServingModel:
         """
         if any(request.precomputed is not None for request in requests):
             return self._recommend_with_precomputed(requests)
+        base_rows = self._base_rows(requests)
+        if base_rows is not None:
+            return self._rank(requests, base_rows, [None] * len(requests))
         scores: list[np.ndarray | None] = [None] * len(requests)
         fallbacks: list[str | None] = [None] * len(requests)
         to_score: list[int] = []
@@ -211,13 +215,39 @@ class ServingModel:
             if not _any_finite(row):
                 scores[position] = self.catalogue.popularity
                 fallbacks[position] = FALLBACK_MODEL_CANNOT_SCORE
+        return self._rank(requests, scores, fallbacks)
+
+    def _base_rows(self, requests: Sequence[ListRequest]) -> BaseRows | None:
+        """The batch's score rows as base rows (``segue.ranking.base_rows``), when the model
+        gives them and every request is scored from its own history, none falling back."""
+        if any(len(r.history) == 0 or r.known_user is not None for r in requests):
+            return None
+        rows = self.package.scorer.score_base_rows([request.history for request in requests])
+        if rows is None or not all(rows.can_score(row) for row in range(len(rows))):
+            return None
+        return rows
+
+    def _rank(
+        self,
+        requests: Sequence[ListRequest],
+        scores: list[np.ndarray] | BaseRows,
+        fallbacks: list[str | None],
+    ) -> list[Recommendation]:
+        """The post-processed lists of scored requests, one ranking call per set of rules."""
         ranked: list[RankedList] = [RankedList([]) for _ in requests]
         for rules, positions in _group_by_rules(requests).items():
+            if isinstance(scores, BaseRows):
+                rows: np.ndarray | BaseRows = (
+                    scores if len(positions) == len(requests) else scores.take(positions)
+                )
+            else:  # one row is passed as a view: ranking copies what it masks
+                rows = (
+                    scores[positions[0]][None, :]
+                    if len(positions) == 1
+                    else np.stack([scores[p] for p in positions])
+                )
             lists = rank_lists_counted(
-                # One row is passed as a view: ranking copies what it masks.
-                scores[positions[0]][None, :]
-                if len(positions) == 1
-                else np.stack([scores[p] for p in positions]),
+                rows,
                 [requests[p].k for p in positions],
                 self.catalogue,
                 [requests[p].history for p in positions],
