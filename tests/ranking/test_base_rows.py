@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from segue.ranking.ban_list import BanList
 from segue.ranking.base_rows import BaseRows, RankedBase, top_k_base_rows
 from segue.ranking.postprocess import PostProcessConfig, RankingCatalogue, rank_lists_counted
-from segue.ranking.ban_list import BanList
 from segue.ranking.topk import mask_items, top_k
 
 
@@ -68,7 +68,9 @@ def test_ranked_lists_and_removed_counts_are_the_dense_rows(config: PostProcessC
     n_items = 40
     rows = random_rows(rng, n_items, 6)
     keys = [f"artist{item % 7}|song{item}" for item in range(n_items)]
-    catalogue = RankingCatalogue(keys, [f"artist{item % 7}" for item in range(n_items)], np.ones(n_items))
+    catalogue = RankingCatalogue(
+        keys, [f"artist{item % 7}" for item in range(n_items)], np.ones(n_items)
+    )
     seen = [rng.integers(0, n_items, 5) for _ in range(6)]
     excluded = [rng.integers(0, n_items, 2) for _ in range(6)]
     bans = BanList(keys=frozenset(keys[:3]), artists=frozenset())
