@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
+from segue.serving import batching
 from segue.serving.app import create_app
 from segue.serving.batching import ScoringQueue, _Turns
 from segue.serving.recommender import ListRules, ModelVersion, ServingModel
@@ -149,6 +150,21 @@ def test_worker_threads_take_turns_in_the_order_they_asked() -> None:
     beside.start()
     beside.join(10)
     assert not beside.is_alive()  # ran beside the stuck batch
+
+
+def test_a_batch_that_keeps_answering_slices_is_not_stalled(monkeypatch) -> None:
+    # A long batch answering a slice at a time needs no second thread beside it (the two would
+    # only trade the GIL); one that answers nothing for stall_seconds does.
+    clock = [100.0]
+    monkeypatch.setattr(batching.time, "perf_counter", lambda: clock[0])
+    turns = _Turns(stall_seconds=1.0)
+    turns.enter()
+    clock[0] = 100.9
+    turns.progress()  # a slice answered
+    clock[0] = 101.5  # 1.5 s into the batch, 0.6 s since its last slice
+    assert not turns.stalled()
+    clock[0] = 102.0
+    assert turns.stalled()
 
 
 def test_a_request_that_fails_to_prepare_fails_alone(model: ServingModel) -> None:

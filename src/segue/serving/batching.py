@@ -32,8 +32,9 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 64
 # Preparing the requests of a batch for longer than this answers those prepared so far first.
 PREPARE_SLICE_SECONDS = 0.002
-# A batch running longer than this (a stuck model call, a request at its matching budget) lets
-# another worker thread serve the requests queued behind it.
+# A batch that answers nothing for this long (a stuck model call, a request at its matching
+# budget) lets another worker thread serve the requests queued behind it. A long batch that
+# answers a slice at a time is not stalled: a second thread beside it would only trade the GIL.
 STALL_SECONDS = 0.05
 
 
@@ -49,7 +50,8 @@ class ScoringQueue:
     """Worker threads that turn queued requests into lists, a batch at a time.
 
     One worker runs at a time while batches are quick: CPU-bound threads under the GIL only slow
-    each other. A second one starts beside a batch that has run for ``STALL_SECONDS``.
+    each other. A second one starts beside a batch that has answered nothing for
+    ``STALL_SECONDS``.
 
     ``prepare`` (matching songs or keys to items) runs in the worker too, so the event loop
     only parses and formats. Each job keeps the model it was queued with: a hot reload
@@ -109,7 +111,7 @@ class ScoringQueue:
             if first is None:
                 return
             # Wait for the other workers' batches (they would only trade the GIL with this one)
-            # unless one has run past STALL_SECONDS: then this batch runs beside it.
+            # unless one has answered nothing for STALL_SECONDS: then this batch runs beside it.
             self._turns.enter()
             try:
                 if not self._serve_with(first):
@@ -146,6 +148,7 @@ class ScoringQueue:
                 outcomes.append((job, error))
             if time.perf_counter() >= slice_ends:
                 self._deliver(outcomes + self._score(by_model))
+                self._turns.progress()
                 outcomes, by_model = [], {}
                 slice_ends = time.perf_counter() + self.prepare_slice_seconds
         if outcomes or by_model:
@@ -180,7 +183,7 @@ class ScoringQueue:
 
 class _Turns:
     """Worker threads run their batches one at a time, in the order they asked, except that a
-    thread waiting for a batch that has run ``stall_seconds`` runs beside it.
+    thread waiting for a batch that has answered nothing for ``stall_seconds`` runs beside it.
 
     Fair on purpose: a thread holds the request it took from the queue while it waits, so one
     that could be overtaken again and again would leave that request waiting.
@@ -191,7 +194,7 @@ class _Turns:
         self._lock = threading.Lock()
         self._waiting: collections.deque[threading.Event] = collections.deque()
         self._running = 0
-        self._started = 0.0  # when the batch that has the turn started
+        self._started = 0.0  # when the batch that has the turn started or last answered
 
     def enter(self) -> None:
         with self._lock:
@@ -207,10 +210,19 @@ class _Turns:
             with self._lock:
                 if mine.is_set():
                     return
-                if time.perf_counter() - self._started >= self.stall_seconds:
+                if self.stalled():
                     self._waiting.remove(mine)
                     self._running, self._started = self._running + 1, time.perf_counter()
                     return
+
+    def stalled(self) -> bool:
+        """Whether the batch with the turn has answered nothing for ``stall_seconds``."""
+        return time.perf_counter() - self._started >= self.stall_seconds
+
+    def progress(self) -> None:
+        """The batch with the turn has answered a slice: it is not stalled, whatever its age."""
+        with self._lock:
+            self._started = time.perf_counter()
 
     def leave(self) -> None:
         with self._lock:
