@@ -42,8 +42,8 @@ class RowScores:
         found = self.base[items]
         if not len(self.columns):
             return found
-        at = np.minimum(np.searchsorted(self.columns, items), len(self.columns) - 1)
-        return np.where(self.columns[at] == items, self.values[at], found)
+        at, hit = _find(items, self.columns)
+        return np.where(hit, self.values[at], found)
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,13 @@ class BaseRows:
 
     def take(self, rows: Sequence[int]) -> BaseRows:
         """These rows, in this order."""
-        bounds = self.bounds
-        starts, stops = bounds[list(rows)], bounds[np.asarray(rows, dtype=np.int64) + 1]
-        sizes = stops - starts
+        bounds, chosen = self.bounds, np.asarray(rows, dtype=np.int64)
+        starts = bounds[chosen]
+        sizes = bounds[chosen + 1] - starts
         picked = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
         return BaseRows(
             self.bases,
-            self.base_of[list(rows)],
+            self.base_of[chosen],
             np.repeat(np.arange(len(sizes), dtype=np.int64), sizes),
             self.cell_columns[picked],
             self.cell_values[picked],
@@ -107,7 +107,10 @@ class BaseRows:
 
 
 def top_k_base_rows(
-    rows: BaseRows, k: int, excluded: Sequence[np.ndarray], banned: np.ndarray | None = None
+    rows: BaseRows,
+    k: int,
+    excluded: Sequence[Sequence[int] | np.ndarray],
+    banned: np.ndarray | None = None,
 ) -> np.ndarray:
     """``top_k`` of the dense rows with each row's ``excluded`` items and the ``banned`` mask's
     items set to -inf: the same indices, best first, -1 padding.
@@ -148,5 +151,10 @@ def _member(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
     """Which ``values`` are in the sorted array ``ordered`` (``np.isin``, for few values)."""
     if not len(ordered):
         return np.zeros(len(values), dtype=bool)
+    return _find(values, ordered)[1]
+
+
+def _find(values: np.ndarray | int, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``values`` is in the non-empty sorted array ``ordered``, and whether it is."""
     at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
-    return ordered[at] == values
+    return at, ordered[at] == values

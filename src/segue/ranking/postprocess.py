@@ -330,9 +330,9 @@ def _choose(
     if isinstance(scores, BaseRows):
         if scores.n_items != catalogue.n_items or not len(ks) == len(excluded) == len(scores):
             raise ValueError("expected one row of the catalogue's items per k and exclusion list")
-        valid = [_valid(items, catalogue.n_items) for items in excluded]
+        # ``rank_lists_counted``, the one caller with base rows, gives valid exclusions.
         banned = catalogue.banned(ban_list) if ban_list else None
-        best = top_k_base_rows(scores, max(ks, default=0), valid, banned)
+        best = top_k_base_rows(scores, max(ks, default=0), excluded, banned)
         return [(best[row, : max(k, 0)], 0) for row, k in enumerate(ks)]
     if scores.ndim != 2 or scores.shape[1] != catalogue.n_items:
         raise ValueError(f"expected rows of {catalogue.n_items} scores, got shape {scores.shape}")
