@@ -34,8 +34,9 @@ from segue.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
 
-# Songs a request sends to the fuzzy step together; its time budget is checked between them.
-FUZZY_CHUNK = 16
+# Songs a request sends to the fuzzy step together (their unknown artists are looked up in one
+# pass); its time budget is checked between them.
+FUZZY_CHUNK = 32
 # Search suggestions are looser than request matching: a person picks from them.
 SEARCH_CUTOFF = 60.0
 DEFAULT_FUZZY_THRESHOLD = 83.0  # serving.fuzzy_threshold's default

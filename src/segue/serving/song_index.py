@@ -236,12 +236,14 @@ class _GramPostings:
 
 def _distinct_counts(postings_read: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The owners in some posting lists (sorted) and in how many of the lists each is."""
-    postings = np.sort(np.concatenate(postings_read))
+    postings = np.sort(np.concatenate(postings_read), kind="stable")
     first = np.empty(len(postings), dtype=bool)
     first[:1] = True
     np.not_equal(postings[1:], postings[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    counts = np.diff(starts, append=len(postings))
+    counts = np.empty_like(starts)
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+    counts[-1:] = len(postings) - starts[-1:]
     return postings[starts].astype(np.int64), counts
 
 
@@ -252,26 +254,31 @@ class _ArtistReach:
     Scoring takes the better of an artist's name and "the" + name, so both forms are indexed by
     their trigrams (the "the" forms without "^th" and "the", which nearly all of them share).
     An edit changes at most four of a string's trigram occurrences (swapping two letters), so a
-    name within ``d`` edits of the query shares at least ``len(query trigrams) - 4 d`` of them:
-    only the names that do are scored.
+    name within ``d`` edits of the query shares at least ``4 d`` fewer trigrams than either of
+    the two has: only the names that do are scored.
     """
 
     def __init__(self, names: Sequence[str]) -> None:
-        forms = [ngrams(name, 3) for name in names]
-        forms += [ngrams("the" + name, 3) - _THE_GRAMS for name in names]
-        postings = _GramPostings(forms)
-        self._code_of = postings._code_of
-        self._forms = np.array([*names, *("the" + name for name in names)], dtype=object)
+        texts = [*names, *("the" + name for name in names)]
+        # Forms are numbered shortest first, so the forms whose length is in reach of a query
+        # are a range of numbers and each trigram's list, sorted by number, is read as one run.
+        by_length = np.argsort([len(text) for text in texts], kind="stable")
+        self._forms = np.array(texts, dtype=object)[by_length]
         self._lengths = np.array([len(form) for form in self._forms], dtype=np.int64)
+        self._name_of = by_length % len(names) if len(names) else by_length
+        self._is_the_form = by_length >= len(names)
+        postings = _GramPostings(
+            ngrams(form, 3) - _THE_GRAMS if the else ngrams(form, 3)
+            for form, the in zip(self._forms.tolist(), self._is_the_form.tolist(), strict=True)
+        )
+        self._code_of = postings._code_of
+        # Each form's distinct trigrams, the "the" forms' two unindexed ones included.
+        self._gram_counts = postings.gram_counts + len(_THE_GRAMS) * self._is_the_form
         self._n_names = len(names)
-        # Each gram's forms ordered by length, behind sorted (gram, length) keys: a query reads
-        # only the forms whose length is in reach of its own.
+        # (gram, form number) keys, sorted as the postings are.
+        self._members = postings._members.astype(np.int64)
         gram_of = np.repeat(np.arange(len(postings._offsets) - 1), np.diff(postings._offsets))
-        lengths = self._lengths[postings._members]
-        order = np.lexsort((postings._members, lengths, gram_of))
-        self._members = postings._members[order]
-        self._key_base = int(self._lengths.max(initial=0)) + 1
-        self._keys = gram_of * self._key_base + lengths[order]
+        self._keys = gram_of * len(texts) + self._members
 
     def within(self, queries: Sequence[str], threshold: float) -> list[np.ndarray | None]:
         """For each query, the indices (sorted) of the names whose name or "the" + name has a
@@ -298,44 +305,54 @@ class _ArtistReach:
             needed.append(len(grams))
             missing.append(not_indexed)
             lengths.append(len(query))
-            codes.append([self._code_of[g] for g in grams if g in self._code_of])
+            codes.append([c for c in map(self._code_of.get, grams) if c is not None])
         if not asked:
             return found
         length = np.array(lengths, dtype=np.int64)
         # Names in reach are up to floor(allowed * len) letters shorter, or len / (1 - allowed)
-        # letters longer: each gram's names are read over that range of lengths only.
-        shortest = length - np.floor(allowed * length + _ROUNDING).astype(np.int64)
+        # letters longer: the forms numbered from ``first`` to before ``last``.
         longest = np.floor(length / (1.0 - allowed) + _ROUNDING).astype(np.int64)
+        first = np.searchsorted(
+            self._lengths, length - np.floor(allowed * length + _ROUNDING).astype(np.int64)
+        )
+        last = np.searchsorted(self._lengths, longest, "right")
         per_query = np.array([len(c) for c in codes], dtype=np.int64)
         query_of = np.repeat(np.arange(len(asked)), per_query)
         gram = np.fromiter(
             (c for row in codes for c in row), dtype=np.int64, count=int(per_query.sum())
         )
-        starts = np.searchsorted(self._keys, gram * self._key_base + shortest[query_of], "left")
-        ends = np.searchsorted(self._keys, gram * self._key_base + longest[query_of], "right")
+        n_forms = len(self._forms)
+        starts = np.searchsorted(self._keys, gram * n_forms + first[query_of])
+        ends = np.searchsorted(self._keys, gram * n_forms + last[query_of])
         sizes = ends - starts
         if not sizes.sum():
             return found
         read = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
-        n_forms = len(self._forms)
         # (query, form) pairs as one number each; 32 bits sort twice as fast where they fit.
         pair_type = np.int32 if len(asked) * n_forms < np.iinfo(np.int32).max else np.int64
         pairs, shared = _distinct_counts(
             [np.repeat(query_of.astype(pair_type), sizes) * n_forms + self._members[read]]
         )
-        query, owner = np.divmod(pairs, n_forms)
+        # A form within ``d`` edits shares at least (its or the query's trigrams) - 4 d of them.
+        # First a bound per query (the most edits any form read allows it, the unindexed "the"
+        # grams counted as shared), which leaves few pairs; then each form's own.
+        most_edits = np.floor(allowed * longest + _ROUNDING).astype(np.int64)
+        missing_grams = np.array(missing)
+        query = pairs // n_forms
+        kept = shared >= (np.array(needed) - missing_grams - 4 * most_edits)[query]
+        query, owner, shared = query[kept], pairs[kept] % n_forms, shared[kept]
+        shared += missing_grams[query] * self._is_the_form[owner]
         owner_length = self._lengths[owner]
         edits = np.floor(allowed * np.maximum(owner_length, length[query]) + _ROUNDING)
-        shared = shared + np.where(owner >= self._n_names, np.array(missing)[query], 0)
         near = (np.abs(owner_length - length[query]) <= edits) & (
-            shared >= np.array(needed)[query] - 4 * edits
+            shared >= np.maximum(np.array(needed)[query], self._gram_counts[owner]) - 4 * edits
         )
         query, owner = query[near], owner[near]
         # Every (query, form) pair left is scored in one call; a name counts once per query.
         asked_text = np.array([queries[position] for position in asked], dtype=object)
         scores = _pair_similarities(asked_text[query], self._forms[owner].tolist())
         passing = scores >= threshold
-        reached = np.unique(query[passing] * self._n_names + owner[passing] % self._n_names)
+        reached = np.unique(query[passing] * self._n_names + self._name_of[owner[passing]])
         query, name = np.divmod(reached, self._n_names)
         bounds = np.searchsorted(query, np.arange(len(asked) + 1))
         for row, position in enumerate(asked):
