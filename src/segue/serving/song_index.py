@@ -67,9 +67,9 @@ _THE_GRAMS = frozenset({"^th", "the"})
 _NO_OWNERS = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
 for _empty in _NO_OWNERS:
     _empty.flags.writeable = False
-# No artist in reach (read-only, shared).
-_NONE_IN_REACH = np.empty(0, dtype=np.int64)
-_NONE_IN_REACH.flags.writeable = False
+# No artist in reach, no song to score (read-only, shared).
+_NO_INDICES = np.empty(0, dtype=np.int64)
+_NO_INDICES.flags.writeable = False
 # A known artist whose reach was not worked out yet.
 _NOT_KEPT = np.empty(0, dtype=np.int64)
 # Slack when turning a similarity threshold into a whole number of edits.
@@ -300,7 +300,7 @@ class _ArtistReach:
                 not_indexed
             ):
                 continue
-            found[position] = _NONE_IN_REACH
+            found[position] = _NO_INDICES
             asked.append(position)
             needed.append(len(grams))
             missing.append(not_indexed)
@@ -528,6 +528,8 @@ class SongIndex:
 
     def _songs_of(self, artists: np.ndarray, limit: int) -> np.ndarray | None:
         """Every song of these artist codes, or None when they have more than ``limit``."""
+        if not len(artists):  # most artists the catalogue lacks have none in reach
+            return _NO_INDICES
         begins, ends = self._artist_offsets[artists], self._artist_offsets[artists + 1]
         if int((ends - begins).sum()) > limit:
             return None
