@@ -276,7 +276,7 @@ class _ArtistReach:
         self._gram_counts = postings.gram_counts + len(_THE_GRAMS) * self._is_the_form
         self._n_names = len(names)
         # (gram, form number) keys, sorted as the postings are.
-        self._members = postings._members.astype(np.int64)
+        self._members = postings._members
         gram_of = np.repeat(np.arange(len(postings._offsets) - 1), np.diff(postings._offsets))
         self._keys = gram_of * len(texts) + self._members
 
