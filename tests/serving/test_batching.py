@@ -119,8 +119,8 @@ def test_a_batch_answers_its_first_requests_before_preparing_the_rest(
 
 
 def test_worker_threads_take_turns_in_the_order_they_asked() -> None:
-    """A thread that finishes its batch and asks again waits behind the one already waiting
-    (which holds a request of its own), and a batch that runs too long lets the next beside it."""
+    """A thread that finishes its batch and asks again waits behind the one already waiting,
+    and a batch that runs too long lets the next beside it."""
     turns = _Turns(stall_seconds=60.0)
     order: list[str] = []
     waiting = threading.Event()
@@ -145,7 +145,8 @@ def test_worker_threads_take_turns_in_the_order_they_asked() -> None:
     assert order == ["second", "first again"]
 
     stuck = _Turns(stall_seconds=0.0)
-    stuck.enter()  # never leaves
+    stuck.enter()
+    stuck.progress()  # a batch begins and never answers
     beside = threading.Thread(target=stuck.enter)
     beside.start()
     beside.join(10)
@@ -159,12 +160,59 @@ def test_a_batch_that_keeps_answering_slices_is_not_stalled(monkeypatch) -> None
     monkeypatch.setattr(batching.time, "perf_counter", lambda: clock[0])
     turns = _Turns(stall_seconds=1.0)
     turns.enter()
+    clock[0] = 150.0
+    assert not turns.stalled()  # the thread with the turn waits for a request: no batch yet
+    clock[0] = 100.0
+    turns.progress()  # a batch begins
     clock[0] = 100.9
     turns.progress()  # a slice answered
     clock[0] = 101.5  # 1.5 s into the batch, 0.6 s since its last slice
     assert not turns.stalled()
     clock[0] = 102.0
     assert turns.stalled()
+
+
+def test_requests_arriving_during_a_batch_are_served_next_in_the_order_they_came(
+    model: ServingModel, monkeypatch
+) -> None:
+    """With two worker threads, the idle one takes no request while a batch runs (one it held
+    would wait behind requests that came after it): they all form the next batch, in order."""
+    monkeypatch.setattr(batching, "STALL_SECONDS", 60.0)
+    queue = ScoringQueue("test", threads=2)
+    served = ServingModel("user-items", VERSION, model.package, 85.0)
+    sizes = spy_on_batches(served)
+    prepared: list[int] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def job(number: int):
+        def prepare():
+            prepared.append(number)
+            if number == 0:
+                entered.set()
+                release.wait(30)
+            return served.user_request("1", 2, ListRules())
+
+        return prepare
+
+    async def run():
+        holder = asyncio.ensure_future(queue.recommend(served, job(0)))
+        await asyncio.to_thread(entered.wait, 30)
+        tasks = [asyncio.ensure_future(queue.recommend(served, job(n))) for n in range(1, 6)]
+        await asyncio.sleep(0)  # every request is queued before the batch ends
+        while not queue._turns._waiting:  # until the other thread waits for its turn
+            threading.Event().wait(0.001)
+        assert queue._jobs.qsize() == 5  # ... holding none of them
+        release.set()
+        await holder
+        await asyncio.gather(*tasks)
+
+    queue.start()
+    try:
+        asyncio.run(run())
+    finally:
+        queue.stop()
+    assert prepared == [0, 1, 2, 3, 4, 5]
+    assert sizes == [1, 5]
 
 
 def test_a_request_that_fails_to_prepare_fails_alone(model: ServingModel) -> None:

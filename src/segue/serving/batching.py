@@ -107,20 +107,21 @@ class ScoringQueue:
 
     def _work(self) -> None:
         while True:
-            first = self._jobs.get()
-            if first is None:
-                return
             # Wait for the other workers' batches (they would only trade the GIL with this one)
-            # unless one has answered nothing for STALL_SECONDS: then this batch runs beside it.
+            # unless one has answered nothing for STALL_SECONDS: then this one runs beside it.
+            # The turn comes before the request: a waiting thread holds none, so the requests
+            # that arrive while a batch runs are all in the next batch, in the order they came.
             self._turns.enter()
             try:
-                if not self._serve_with(first):
+                first = self._jobs.get()
+                if first is None or not self._serve_with(first):
                     return
             finally:
                 self._turns.leave()
 
     def _serve_with(self, first: _Job) -> bool:
         """Serve ``first`` and the jobs waiting behind it; False when a stop came with them."""
+        self._turns.progress()  # a batch begins: from now on it can stall
         jobs = [first]
         while len(jobs) < self.max_batch:
             try:
@@ -185,8 +186,8 @@ class _Turns:
     """Worker threads run their batches one at a time, in the order they asked, except that a
     thread waiting for a batch that has answered nothing for ``stall_seconds`` runs beside it.
 
-    Fair on purpose: a thread holds the request it took from the queue while it waits, so one
-    that could be overtaken again and again would leave that request waiting.
+    A thread with the turn and no request yet (waiting for one) is not stalled. Fair on
+    purpose: a thread that could be overtaken again and again would never serve.
     """
 
     def __init__(self, stall_seconds: float) -> None:
@@ -194,17 +195,21 @@ class _Turns:
         self._lock = threading.Lock()
         self._waiting: collections.deque[threading.Event] = collections.deque()
         self._running = 0
-        self._started = 0.0  # when the batch that has the turn started or last answered
+        # When the batch that has the turn began or last answered; None while it has no request.
+        self._started: float | None = None
 
     def enter(self) -> None:
         with self._lock:
             if self._running == 0 and not self._waiting:
-                self._running, self._started = 1, time.perf_counter()
+                self._running, self._started = 1, None
                 return
             mine = threading.Event()
             self._waiting.append(mine)
         while True:
-            left = self._started + self.stall_seconds - time.perf_counter()
+            started = self._started
+            left = self.stall_seconds
+            if started is not None:
+                left += started - time.perf_counter()
             if mine.wait(timeout=max(left, 0.0)):
                 return  # handed the turn by ``leave``
             with self._lock:
@@ -212,24 +217,28 @@ class _Turns:
                     return
                 if self.stalled():
                     self._waiting.remove(mine)
-                    self._running, self._started = self._running + 1, time.perf_counter()
+                    self._running, self._started = self._running + 1, None
                     return
 
     def stalled(self) -> bool:
         """Whether the batch with the turn has answered nothing for ``stall_seconds``."""
-        return time.perf_counter() - self._started >= self.stall_seconds
+        started = self._started
+        return started is not None and time.perf_counter() - started >= self.stall_seconds
 
     def progress(self) -> None:
-        """The batch with the turn has answered a slice: it is not stalled, whatever its age."""
+        """The thread with the turn began a batch or answered a slice: it is not stalled,
+        whatever the batch's age."""
         with self._lock:
             self._started = time.perf_counter()
 
     def leave(self) -> None:
         with self._lock:
             self._running -= 1
-            if self._running == 0 and self._waiting:
-                self._running, self._started = 1, time.perf_counter()
-                self._waiting.popleft().set()
+            if self._running == 0:
+                self._started = None
+                if self._waiting:
+                    self._running = 1
+                    self._waiting.popleft().set()
 
 
 def _settle(settled: list[tuple[asyncio.Future, Recommendation | BaseException]]) -> None:
