@@ -337,15 +337,15 @@ class _ArtistReach:
         # First a bound per query (the most edits any form read allows it, the unindexed "the"
         # grams counted as shared), which leaves few pairs; then each form's own.
         most_edits = np.floor(allowed * longest + _ROUNDING).astype(np.int64)
-        missing_grams = np.array(missing)
+        needed_grams, missing_grams = np.array(needed), np.array(missing)
         query = pairs // n_forms
-        kept = shared >= (np.array(needed) - missing_grams - 4 * most_edits)[query]
+        kept = shared >= (needed_grams - missing_grams - 4 * most_edits)[query]
         query, owner, shared = query[kept], pairs[kept] % n_forms, shared[kept]
         shared += missing_grams[query] * self._is_the_form[owner]
         owner_length = self._lengths[owner]
         edits = np.floor(allowed * np.maximum(owner_length, length[query]) + _ROUNDING)
         near = (np.abs(owner_length - length[query]) <= edits) & (
-            shared >= np.maximum(np.array(needed)[query], self._gram_counts[owner]) - 4 * edits
+            shared >= np.maximum(needed_grams[query], self._gram_counts[owner]) - 4 * edits
         )
         query, owner = query[near], owner[near]
         # Every (query, form) pair left is scored in one call; a name counts once per query.
