@@ -119,8 +119,8 @@ def test_a_batch_answers_its_first_requests_before_preparing_the_rest(
 
 
 def test_worker_threads_take_turns_in_the_order_they_asked() -> None:
-    """A thread that finishes its batch and asks again waits behind the one already waiting,
-    and a batch that runs too long lets the next beside it."""
+    """A thread that leaves the turn and asks again waits behind the one already waiting, and a
+    batch that runs too long lets the next beside it."""
     turns = _Turns(stall_seconds=60.0)
     order: list[str] = []
     waiting = threading.Event()
@@ -151,6 +151,41 @@ def test_worker_threads_take_turns_in_the_order_they_asked() -> None:
     beside.start()
     beside.join(10)
     assert not beside.is_alive()  # ran beside the stuck batch
+
+
+def test_the_thread_that_finished_a_batch_serves_the_next_unless_another_runs_beside() -> None:
+    turns = _Turns(stall_seconds=0.0)
+    turns.enter()
+    assert turns.keep()  # alone: keeps the turn, waiting for a request, so not stalled
+    assert not turns.stalled()
+    turns.progress()  # a batch begins and, with no stall time allowed, stalls at once
+    beside = threading.Thread(target=turns.enter)
+    beside.start()
+    beside.join(10)
+    assert not beside.is_alive()
+    assert not turns.keep()  # another thread runs beside: this one must leave
+
+
+def test_consecutive_batches_are_served_by_one_thread(model: ServingModel) -> None:
+    # Handing the turn to the idle thread after every batch would cost a thread switch each.
+    queue = ScoringQueue("test", threads=2)
+    served = ServingModel("user-items", VERSION, model.package, 85.0)
+    threads: list[str] = []
+
+    def prepare():
+        threads.append(threading.current_thread().name)
+        return served.user_request("1", 2, ListRules())
+
+    async def run():
+        for _ in range(6):
+            await queue.recommend(served, prepare)
+
+    queue.start()
+    try:
+        asyncio.run(run())
+    finally:
+        queue.stop()
+    assert len(threads) == 6 and len(set(threads)) == 1
 
 
 def test_a_batch_that_keeps_answering_slices_is_not_stalled(monkeypatch) -> None:
