@@ -179,6 +179,16 @@ def test_removed_items_are_counted_once_by_the_first_rule_that_removed_them() ->
     )
     assert items(ranked.items) == [3, 4, 6]
     assert ranked.removed == RemovedItems(seen=2, excluded=1, ban_list=1, artist_cap=0)
+    # Banning the seen 5 and the excluded 1 as well changes no count: each was removed earlier.
+    [banned_too] = rank_lists_counted(
+        SCORES[None, :],
+        [3],
+        catalogue(),
+        [[0, 5]],
+        [[1, 0, 9]],
+        ban_list=parse_ban_list("s2\ns5\ns1"),
+    )
+    assert banned_too == ranked
 
 
 def test_the_artist_cap_counts_the_items_it_skipped_to_fill_the_list() -> None:

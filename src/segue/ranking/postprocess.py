@@ -286,12 +286,16 @@ def rank_lists_counted(
         # Removed items count when they score at least as high as the lowest item served; when
         # the list came out short, every item the model can score counts.
         floor = min(entry.score for entry in ranked) if len(ranked) >= max(ks[row], 1) else -np.inf
+        # Whether an item competes depends on its score alone, so a banned item that is also
+        # seen or excluded is in one of those sets: each rule counts what an earlier one left.
         seen_competing = _competing(row_scores, seen_rows[row], floor)
-        excluded_competing = _competing(row_scores, excluded_rows[row], floor)
+        excluded_competing = _competing(row_scores, excluded_rows[row], floor) - seen_competing
         removed = RemovedItems(
             seen=len(seen_competing),
-            excluded=_count_outside(excluded_competing, seen_competing),
-            ban_list=_count_outside(_competing(row_scores, banned, floor), both[row]),
+            excluded=len(excluded_competing),
+            ban_list=len(
+                _competing(row_scores, banned, floor) - seen_competing - excluded_competing
+            ),
             artist_cap=capped,
         )
         lists.append(RankedList(ranked, removed))
@@ -303,19 +307,13 @@ def _valid(items: Sequence[int] | np.ndarray, n_items: int) -> np.ndarray:
     return row[(row >= 0) & (row < n_items)]
 
 
-def _competing(scores: np.ndarray, items: np.ndarray, floor: float) -> np.ndarray:
-    """The distinct ``items`` the model scores at least as high as ``floor`` (usually few)."""
+def _competing(scores: np.ndarray, items: np.ndarray, floor: float) -> set[int]:
+    """The distinct ``items`` the model scores at least as high as ``floor``: usually few, so a
+    set (cheaper than NumPy's unique and isin on a handful)."""
     if len(items) == 0:
-        return items
+        return set()
     values = scores[items]
-    return np.unique(items[np.isfinite(values) & (values >= floor)])
-
-
-def _count_outside(items: np.ndarray, earlier: np.ndarray) -> int:
-    """How many of ``items`` an earlier rule did not already remove."""
-    if len(items) == 0 or len(earlier) == 0:
-        return len(items)
-    return int(np.count_nonzero(~np.isin(items, earlier)))
+    return set(items[np.isfinite(values) & (values >= floor)].tolist())
 
 
 def _choose(
