@@ -3,6 +3,7 @@ drops and counts, a log directory that cannot be written, and parts that cannot 
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -159,6 +160,25 @@ def test_feedback_is_written_with_its_received_time(tmp_path: Path) -> None:
         pd.Timestamp("2026-03-01 09:29:55", tz="UTC"),
     ]
     assert set(feedback["received_at"]) == {pd.Timestamp("2026-03-01 09:30", tz="UTC")}
+
+
+def test_lists_are_built_as_they_come_and_written_as_one_part(tmp_path: Path) -> None:
+    # Rows built as the lists come spread the writer's CPU over the traffic; a part waits for
+    # flush_events (or flush_seconds), so parts stay as large as configured.
+    writer = EventWriter(tmp_path, flush_events=1000, flush_seconds=600)
+    writer.start()
+    for number in range(300):
+        assert writer.submit_list(served(f"r{number}"))
+    for _ in range(30_000):  # the writer takes them without waiting for 1,000 ...
+        if not writer.queue_depth:
+            break
+        threading.Event().wait(0.001)
+    assert writer.queue_depth == 0
+    assert not list(tmp_path.rglob("*.parquet"))  # ... and writes no part yet
+    writer.close()
+    [part] = tmp_path.glob("lists/*/*/*.parquet")
+    assert pq.read_table(part).num_rows == 300
+    assert len(read_event_log(tmp_path).items) == 600
 
 
 def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path: Path) -> None:
