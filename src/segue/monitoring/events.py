@@ -300,8 +300,10 @@ class EventWriter:
             self._metrics.set_event_queue_depth(len(pending))
 
     def _build_lists(self, lists: list[ServedList]) -> None:
-        self._built["lists"].append(list_table(lists, self.hash_user_ids))
-        self._built["items"].append(item_table(lists, self.hash_user_ids))
+        # Both tables before either is kept: a chunk that fails is dropped whole.
+        rows = list_table(lists, self.hash_user_ids), item_table(lists, self.hash_user_ids)
+        self._built["lists"].append(rows[0])
+        self._built["items"].append(rows[1])
         self._built_lists += len(lists)
 
     def _write_built(self) -> None:
