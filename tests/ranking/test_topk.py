@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segue.ranking import topk
 from segue.ranking.topk import mask_items, top_k
 
 
@@ -60,14 +59,6 @@ def test_top_k_on_a_catalogue_indexed_by_popularity() -> None:
     scores[2, :] = 1.0  # every item tied
     for k in (10, 20):
         np.testing.assert_array_equal(top_k(scores, k), _sorted_reference(scores, k))
-
-
-def test_top_k_works_through_row_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    scores = np.random.default_rng(1).integers(0, 4, size=(9, 3000)).astype(np.float32)
-    expected = top_k(scores, 5)
-    monkeypatch.setattr(topk, "_CHUNK_ENTRIES", 6000)  # two rows at a time
-    np.testing.assert_array_equal(top_k(scores, 5), expected)
-    np.testing.assert_array_equal(expected, _sorted_reference(scores, 5))
 
 
 def test_mask_items_in_place_masks_the_callers_array() -> None:

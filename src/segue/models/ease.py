@@ -75,7 +75,8 @@ def weights_from_inverse(inverse: np.ndarray) -> np.ndarray:
     A scale factor on P cancels."""
     inverse /= -np.diag(inverse).copy()
     np.fill_diagonal(inverse, 0.0)
-    return inverse.astype(np.float32, copy=False)
+    # C order (the solve may leave Fortran order): scoring adds whole rows (``weight_rows``).
+    return np.ascontiguousarray(inverse, dtype=np.float32)
 
 
 def sparse_ease_weights(matrix: sp.csr_matrix, l2: float, per_item: int) -> sp.csr_matrix:
@@ -222,7 +223,7 @@ class EaseScorer(Scorer):
 
     def _restore(self, state: dict[str, np.ndarray]) -> None:
         if "weights" in state:
-            self.weights = state["weights"]
+            self.weights = np.ascontiguousarray(state["weights"])  # C order, as scoring reads rows
             return
         self.weights = sp.csr_matrix(
             (state["weights_data"], state["weights_indices"], state["weights_indptr"]),

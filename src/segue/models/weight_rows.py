@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from segue._kernels import add_rows
 from segue.data.interactions import Interactions
 from segue.models.base import Scorer
 
@@ -26,17 +27,15 @@ def sum_dense_rows(histories: list[np.ndarray], weights: np.ndarray) -> np.ndarr
     """(len(histories), n_items) float32: row r = the sum of ``weights[i]`` over r's items."""
     n_items = weights.shape[1]
     scores = np.zeros((len(histories), n_items), dtype=np.float32)
-    distinct = [np.unique(history) for history in histories]
+    distinct = [np.unique(np.asarray(history, dtype=np.int64)) for history in histories]
     long_rows = []
     for row, items in enumerate(distinct):
         if len(items) > GATHER_MAX_ITEMS:
             long_rows.append(row)
         elif len(items):
-            # The rows added one after another, as the product does, into the row itself
-            # (no gathered copy of them: that copy cost more than the additions).
-            total = scores[row]
-            for item in items.tolist():
-                np.add(total, weights[item], out=total)
+            # The rows added one after another, as the product does, into the row itself: one
+            # compiled loop (a NumPy call per row cost more than the additions).
+            add_rows(weights, items, scores[row])
     if long_rows:
         matrix = Interactions([distinct[row] for row in long_rows], weights.shape[0]).to_csr()
         scores[long_rows] = np.asarray(matrix @ weights, dtype=np.float32)
@@ -95,4 +94,4 @@ class ItemWeightsScorer(Scorer):
         return {"weights": self.weights}
 
     def _restore(self, state: dict[str, np.ndarray]) -> None:
-        self.weights = state["weights"]
+        self.weights = np.ascontiguousarray(state["weights"])  # C order, as scoring reads rows

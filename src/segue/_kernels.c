@@ -1,0 +1,277 @@
+/* Compiled loops for the two per-request costs of serving a list that NumPy cannot make cheap:
+ * adding up a short history's weight rows, and picking the k best of one row of scores.
+ *
+ * In NumPy both cost one call per weight row, or a masked copy, a partition and a sort per row:
+ * for one request on a 9,724-item catalogue, about 150 microseconds of calls around 40 of
+ * arithmetic. Here each is one loop, run without the GIL. The results are exactly NumPy's:
+ * the rows are added one after another in the order given, in float32, as np.add does (the
+ * compiler may not reorder float additions without -ffast-math, which the build does not use),
+ * and the top k is ordered by (score descending, index ascending), non-finite scores left out.
+ *
+ * Buffers come through the buffer protocol (any C-contiguous array of the right type), so the
+ * module builds against Python's headers alone.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Rows added in one pass over the output: several rows read at once keep more memory reads in
+ * flight than one row at a time (weight rows are far apart in a large matrix). */
+#define ROWS_PER_PASS 8
+/* Scores compared against the heap's worst as one block before any is offered to the heap. */
+#define SCAN_BLOCK 64
+
+static int has_type(const Py_buffer *view, char code, Py_ssize_t itemsize)
+{
+    const char *format = view->format == NULL ? "B" : view->format;
+    if (*format == '<' || *format == '=' || *format == '@')
+        format++;
+    if (view->itemsize != itemsize)
+        return 0;
+    if (code == 'q')  /* 64-bit integers: 'q' or, where long is 64 bits, 'l' */
+        return strcmp(format, "q") == 0 || strcmp(format, "l") == 0;
+    return format[0] == code && format[1] == '\0';
+}
+
+static int get_array(PyObject *object, Py_buffer *view, int ndim, char code, Py_ssize_t itemsize,
+                     int writable, const char *name)
+{
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(object, view, flags) != 0)
+        return -1;
+    if (view->ndim != ndim || !has_type(view, code, itemsize)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a %d-D C-contiguous array of %s", name, ndim,
+                     code == 'f' ? "float32" : "int64");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static void add_rows_loop(const float *weights, Py_ssize_t n, const int64_t *items, Py_ssize_t m,
+                          float *out)
+{
+    Py_ssize_t i = 0;
+    for (; i + ROWS_PER_PASS <= m; i += ROWS_PER_PASS) {
+        const float *r[ROWS_PER_PASS];
+        for (int t = 0; t < ROWS_PER_PASS; t++)
+            r[t] = weights + items[i + t] * n;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            float total = out[j];
+            total += r[0][j];
+            total += r[1][j];
+            total += r[2][j];
+            total += r[3][j];
+            total += r[4][j];
+            total += r[5][j];
+            total += r[6][j];
+            total += r[7][j];
+            out[j] = total;
+        }
+    }
+    for (; i < m; i++) {
+        const float *row = weights + items[i] * n;
+        for (Py_ssize_t j = 0; j < n; j++)
+            out[j] += row[j];
+    }
+}
+
+PyDoc_STRVAR(add_rows_doc,
+"add_rows(weights, items, out)\n--\n\n"
+"Add weights[i] to out for every i of items, in the order given, in float32.\n"
+"weights: (rows, n) float32; items: int64 row indices; out: n float32, changed in place.");
+
+static PyObject *add_rows(PyObject *self, PyObject *args)
+{
+    PyObject *weights_obj, *items_obj, *out_obj;
+    Py_buffer weights, items, out;
+    if (!PyArg_ParseTuple(args, "OOO:add_rows", &weights_obj, &items_obj, &out_obj))
+        return NULL;
+    if (get_array(weights_obj, &weights, 2, 'f', 4, 0, "weights") != 0)
+        return NULL;
+    if (get_array(items_obj, &items, 1, 'q', 8, 0, "items") != 0) {
+        PyBuffer_Release(&weights);
+        return NULL;
+    }
+    if (get_array(out_obj, &out, 1, 'f', 4, 1, "out") != 0) {
+        PyBuffer_Release(&weights);
+        PyBuffer_Release(&items);
+        return NULL;
+    }
+    Py_ssize_t rows = weights.shape[0], n = weights.shape[1], m = items.shape[0];
+    const int64_t *indices = items.buf;
+    PyObject *result = Py_None;
+    if (out.shape[0] != n) {
+        PyErr_Format(PyExc_ValueError, "out has %zd entries, the weight rows %zd", out.shape[0], n);
+        result = NULL;
+    }
+    for (Py_ssize_t i = 0; result != NULL && i < m; i++) {
+        if (indices[i] < 0 || indices[i] >= rows) {
+            PyErr_Format(PyExc_IndexError, "item %lld is outside the %zd weight rows",
+                         (long long)indices[i], rows);
+            result = NULL;
+        }
+    }
+    if (result != NULL) {
+        Py_BEGIN_ALLOW_THREADS
+        add_rows_loop(weights.buf, n, indices, m, out.buf);
+        Py_END_ALLOW_THREADS
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&weights);
+    PyBuffer_Release(&items);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+/* Whether (score a, item i) ranks below (score b, item j). */
+static inline int ranks_below(float a, int64_t i, float b, int64_t j)
+{
+    return a < b || (a == b && i > j);
+}
+
+/* Move (score, item) down from the root of a heap of `size` whose worst entry is at the root. */
+static void sift_down(float *scores, int64_t *items, Py_ssize_t size, float score, int64_t item)
+{
+    Py_ssize_t at = 0;
+    for (;;) {
+        Py_ssize_t left = 2 * at + 1, right = left + 1, worst = at;
+        float worst_score = score;
+        int64_t worst_item = item;
+        if (left < size && ranks_below(scores[left], items[left], worst_score, worst_item)) {
+            worst = left;
+            worst_score = scores[left];
+            worst_item = items[left];
+        }
+        if (right < size && ranks_below(scores[right], items[right], worst_score, worst_item))
+            worst = right;
+        if (worst == at)
+            break;
+        scores[at] = scores[worst];
+        items[at] = items[worst];
+        at = worst;
+    }
+    scores[at] = score;
+    items[at] = item;
+}
+
+/* Offer (score, item) to a heap of `size` of at most k entries; the heap's new size. */
+static inline Py_ssize_t offer(float score, int64_t item, Py_ssize_t k, Py_ssize_t size,
+                               float *heap_scores, int64_t *heap_items)
+{
+    if ((size == k && !(score > heap_scores[0])) || !isfinite(score))
+        return size;
+    if (size < k) {  /* sift up from the end */
+        Py_ssize_t at = size++;
+        while (at > 0) {
+            Py_ssize_t parent = (at - 1) / 2;
+            if (!ranks_below(score, item, heap_scores[parent], heap_items[parent]))
+                break;
+            heap_scores[at] = heap_scores[parent];
+            heap_items[at] = heap_items[parent];
+            at = parent;
+        }
+        heap_scores[at] = score;
+        heap_items[at] = item;
+    } else {
+        sift_down(heap_scores, heap_items, size, score, item);
+    }
+    return size;
+}
+
+/* The k best finite entries of row, best first, into out; -1 fills what is left. `heap_scores`
+ * and `heap_items` hold k entries each. Items come in ascending order, so an item tied with
+ * the worst kept one ranks below it and never enters a full heap. */
+static void top_k_row(const float *row, Py_ssize_t n, Py_ssize_t k, int64_t *out,
+                      float *heap_scores, int64_t *heap_items)
+{
+    Py_ssize_t size = 0;
+    for (Py_ssize_t start = 0; start < n; start += SCAN_BLOCK) {
+        Py_ssize_t stop = start + SCAN_BLOCK < n ? start + SCAN_BLOCK : n;
+        if (size == k) {  /* a block whose best cannot enter the heap is passed over whole */
+            float best = -INFINITY;
+            for (Py_ssize_t j = start; j < stop; j++)
+                best = row[j] > best ? row[j] : best;
+            if (!(best > heap_scores[0]))
+                continue;
+        }
+        for (Py_ssize_t j = start; j < stop; j++)
+            size = offer(row[j], j, k, size, heap_scores, heap_items);
+    }
+    for (Py_ssize_t slot = size; slot < k; slot++)
+        out[slot] = -1;
+    while (size > 0) {  /* the worst leaves the heap first and fills the list from the back */
+        out[size - 1] = heap_items[0];
+        size--;
+        if (size > 0)
+            sift_down(heap_scores, heap_items, size, heap_scores[size], heap_items[size]);
+    }
+}
+
+PyDoc_STRVAR(top_k_rows_doc,
+"top_k_rows(scores, out)\n--\n\n"
+"Row r of out: the indices of row r's k best finite scores (k = out's columns), best first,\n"
+"ties to the lower index, -1 where the row has fewer. scores: (rows, n) float32; out: (rows,\n"
+"k) int64, written.");
+
+static PyObject *top_k_rows(PyObject *self, PyObject *args)
+{
+    PyObject *scores_obj, *out_obj;
+    Py_buffer scores, out;
+    if (!PyArg_ParseTuple(args, "OO:top_k_rows", &scores_obj, &out_obj))
+        return NULL;
+    if (get_array(scores_obj, &scores, 2, 'f', 4, 0, "scores") != 0)
+        return NULL;
+    if (get_array(out_obj, &out, 2, 'q', 8, 1, "out") != 0) {
+        PyBuffer_Release(&scores);
+        return NULL;
+    }
+    Py_ssize_t rows = scores.shape[0], n = scores.shape[1], k = out.shape[1];
+    PyObject *result = Py_None;
+    float *heap_scores = NULL;
+    int64_t *heap_items = NULL;
+    if (out.shape[0] != rows) {
+        PyErr_Format(PyExc_ValueError, "out has %zd rows, scores %zd", out.shape[0], rows);
+        result = NULL;
+    } else if (k > 0) {
+        heap_scores = PyMem_RawMalloc(k * sizeof(float));
+        heap_items = PyMem_RawMalloc(k * sizeof(int64_t));
+        if (heap_scores == NULL || heap_items == NULL) {
+            PyErr_NoMemory();
+            result = NULL;
+        }
+    }
+    if (result != NULL) {
+        const float *values = scores.buf;
+        int64_t *ranked = out.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = 0; k > 0 && r < rows; r++)
+            top_k_row(values + r * n, n, k, ranked + r * k, heap_scores, heap_items);
+        Py_END_ALLOW_THREADS
+        Py_INCREF(result);
+    }
+    PyMem_RawFree(heap_scores);
+    PyMem_RawFree(heap_items);
+    PyBuffer_Release(&scores);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"add_rows", add_rows, METH_VARARGS, add_rows_doc},
+    {"top_k_rows", top_k_rows, METH_VARARGS, top_k_rows_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "segue._kernels",
+    "Compiled loops for serving lists: weight rows added up, the top k of score rows.", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__kernels(void)
+{
+    return PyModule_Create(&module);
+}
