@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/matching.py
 	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/ranking.py
 	$(BIN)/python benchmarks/ease_requests.py
 	$(BIN)/python benchmarks/serve.py
 	$(BIN)/python benchmarks/scale.py --quick

@@ -1,0 +1,71 @@
+"""The compiled loops: NumPy's exact results, and clear refusals of arrays they cannot read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from segue._kernels import add_rows, top_k_rows
+
+
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 17, 40])
+def test_add_rows_equals_numpy_adding_the_rows_one_after_another(count: int) -> None:
+    rng = np.random.default_rng(count)
+    weights = (rng.standard_normal((50, 301)) * 10.0 ** rng.integers(-4, 4, (50, 1))).astype(
+        np.float32
+    )
+    items = rng.integers(0, 50, count)  # any order, repeats included: added as given
+    expected = np.full(301, 0.5, dtype=np.float32)
+    for item in items:
+        np.add(expected, weights[item], out=expected)
+    out = np.full(301, 0.5, dtype=np.float32)
+    add_rows(weights, items.astype(np.int64), out)
+    assert out.tobytes() == expected.tobytes()  # bit for bit, not merely close
+
+
+def test_add_rows_refuses_what_it_cannot_read_and_names_it() -> None:
+    weights = np.ones((3, 4), dtype=np.float32)
+    out = np.zeros(4, dtype=np.float32)
+    with pytest.raises(IndexError, match="item 3 is outside the 3 weight rows"):
+        add_rows(weights, np.array([0, 3]), out)
+    with pytest.raises(IndexError, match="item -1"):
+        add_rows(weights, np.array([-1]), out)
+    with pytest.raises(TypeError, match="weights must be a 2-D C-contiguous array of float32"):
+        add_rows(weights.astype(np.float64), np.array([0]), out)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        add_rows(np.asfortranarray(np.ones((3, 4), dtype=np.float32)), np.array([0]), out)
+    with pytest.raises(TypeError, match="items must be"):
+        add_rows(weights, np.array([0], dtype=np.int32), out)
+    with pytest.raises(ValueError, match="out has 5 entries, the weight rows 4"):
+        add_rows(weights, np.array([0]), np.zeros(5, dtype=np.float32))
+    assert out.tolist() == [0.0] * 4  # nothing was added by a refused call
+
+
+def test_top_k_rows_orders_by_score_then_index_and_leaves_out_what_is_not_finite() -> None:
+    scores = np.array(
+        [[0.5, np.inf, 2.0, np.nan, 2.0, -np.inf, 1.0], [np.nan] * 7], dtype=np.float32
+    )
+    out = np.empty((2, 5), dtype=np.int64)
+    top_k_rows(scores, out)
+    assert out.tolist() == [[2, 4, 6, 0, -1], [-1] * 5]
+
+
+@pytest.mark.parametrize("n_items", [63, 64, 65, 1000])
+def test_top_k_rows_finds_the_best_wherever_a_block_ends(n_items: int) -> None:
+    """Blocks whose best cannot enter the heap are passed over: the best items sit at the very
+    start and end of the row, at block edges, and tie with the heap's worst."""
+    scores = np.zeros((1, n_items), dtype=np.float32)
+    for position, score in ((n_items - 1, 5.0), (0, 4.0), (n_items // 2, 4.0), (63, 3.0)):
+        scores[0, min(position, n_items - 1)] = score
+    out = np.empty((1, 6), dtype=np.int64)
+    top_k_rows(scores, out)
+    order = np.lexsort((np.arange(n_items), -scores[0]))[:6]
+    assert out[0].tolist() == order.tolist()
+
+
+def test_top_k_rows_refuses_an_out_it_cannot_fill() -> None:
+    with pytest.raises(ValueError, match="out has 1 rows, scores 2"):
+        top_k_rows(np.zeros((2, 3), dtype=np.float32), np.empty((1, 2), dtype=np.int64))
+    read_only = np.empty((1, 2), dtype=np.int64)
+    read_only.setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        top_k_rows(np.zeros((1, 3), dtype=np.float32), read_only)
