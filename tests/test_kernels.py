@@ -40,13 +40,30 @@ def test_add_rows_refuses_what_it_cannot_read_and_names_it() -> None:
     assert out.tolist() == [0.0] * 4  # nothing was added by a refused call
 
 
+NOTHING = np.empty(0, dtype=np.int64)
+
+
+def _nothing_skipped(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    return NOTHING, np.zeros(rows + 1, dtype=np.int64)
+
+
 def test_top_k_rows_orders_by_score_then_index_and_leaves_out_what_is_not_finite() -> None:
     scores = np.array(
         [[0.5, np.inf, 2.0, np.nan, 2.0, -np.inf, 1.0], [np.nan] * 7], dtype=np.float32
     )
     out = np.empty((2, 5), dtype=np.int64)
-    top_k_rows(scores, out)
+    top_k_rows(scores, out, *_nothing_skipped(2), None)
     assert out.tolist() == [[2, 4, 6, 0, -1], [-1] * 5]
+
+
+def test_top_k_rows_leaves_out_each_rows_skipped_items_and_the_banned_ones() -> None:
+    scores = np.tile(np.arange(10, 0, -1, dtype=np.float32), (3, 1))  # item 0 best
+    skip, bounds = np.array([0, 4, 9, 1]), np.array([0, 3, 3, 4])  # rows: {0, 4, 9}, {}, {1}
+    banned = np.zeros(10, dtype=bool)
+    banned[2] = True
+    out = np.empty((3, 3), dtype=np.int64)
+    top_k_rows(scores, out, skip, bounds, banned)
+    assert out.tolist() == [[1, 3, 5], [0, 1, 3], [0, 3, 4]]
 
 
 @pytest.mark.parametrize("n_items", [63, 64, 65, 1000])
@@ -57,15 +74,26 @@ def test_top_k_rows_finds_the_best_wherever_a_block_ends(n_items: int) -> None:
     for position, score in ((n_items - 1, 5.0), (0, 4.0), (n_items // 2, 4.0), (63, 3.0)):
         scores[0, min(position, n_items - 1)] = score
     out = np.empty((1, 6), dtype=np.int64)
-    top_k_rows(scores, out)
+    top_k_rows(scores, out, *_nothing_skipped(1), None)
     order = np.lexsort((np.arange(n_items), -scores[0]))[:6]
     assert out[0].tolist() == order.tolist()
 
 
-def test_top_k_rows_refuses_an_out_it_cannot_fill() -> None:
+def test_top_k_rows_refuses_what_it_cannot_read_and_names_it() -> None:
+    scores, out = np.zeros((2, 3), dtype=np.float32), np.empty((2, 2), dtype=np.int64)
     with pytest.raises(ValueError, match="out has 1 rows, scores 2"):
-        top_k_rows(np.zeros((2, 3), dtype=np.float32), np.empty((1, 2), dtype=np.int64))
-    read_only = np.empty((1, 2), dtype=np.int64)
+        top_k_rows(scores, out[:1], *_nothing_skipped(2), None)
+    read_only = out.copy()
     read_only.setflags(write=False)
     with pytest.raises(ValueError, match="read-only"):
-        top_k_rows(np.zeros((1, 3), dtype=np.float32), read_only)
+        top_k_rows(scores, read_only, *_nothing_skipped(2), None)
+    with pytest.raises(ValueError, match="skip_bounds must run from 0 to the 1 skipped items"):
+        top_k_rows(scores, out, np.array([1]), np.array([0, 0, 0]), None)
+    with pytest.raises(ValueError, match="skip_bounds fall from row 1"):
+        top_k_rows(scores, out, np.array([1]), np.array([0, 2, 1]), None)
+    with pytest.raises(ValueError, match="skipped items of row 1 are not ascending"):
+        top_k_rows(scores, out, np.array([2, 1]), np.array([0, 0, 2]), None)
+    with pytest.raises(ValueError, match="banned has 2 entries, scores rows 3"):
+        top_k_rows(scores, out, *_nothing_skipped(2), np.zeros(2, dtype=bool))
+    with pytest.raises(TypeError, match="banned must be a 1-D C-contiguous array of booleans"):
+        top_k_rows(scores, out, *_nothing_skipped(2), np.zeros(3, dtype=np.int8))

@@ -43,7 +43,7 @@ static int get_array(PyObject *object, Py_buffer *view, int ndim, char code, Py_
         return -1;
     if (view->ndim != ndim || !has_type(view, code, itemsize)) {
         PyErr_Format(PyExc_TypeError, "%s must be a %d-D C-contiguous array of %s", name, ndim,
-                     code == 'f' ? "float32" : "int64");
+                     code == 'f' ? "float32" : code == '?' ? "booleans" : "int64");
         PyBuffer_Release(view);
         return -1;
     }
@@ -157,12 +157,11 @@ static void sift_down(float *scores, int64_t *items, Py_ssize_t size, float scor
     items[at] = item;
 }
 
-/* Offer (score, item) to a heap of `size` of at most k entries; the heap's new size. */
-static inline Py_ssize_t offer(float score, int64_t item, Py_ssize_t k, Py_ssize_t size,
-                               float *heap_scores, int64_t *heap_items)
+/* Put (score, item) into a heap of `size` of at most k entries, the worst dropped when it is
+ * full; the heap's new size. */
+static Py_ssize_t push(float score, int64_t item, Py_ssize_t k, Py_ssize_t size,
+                       float *heap_scores, int64_t *heap_items)
 {
-    if ((size == k && !(score > heap_scores[0])) || !isfinite(score))
-        return size;
     if (size < k) {  /* sift up from the end */
         Py_ssize_t at = size++;
         while (at > 0) {
@@ -181,10 +180,26 @@ static inline Py_ssize_t offer(float score, int64_t item, Py_ssize_t k, Py_ssize
     return size;
 }
 
-/* The k best finite entries of row, best first, into out; -1 fills what is left. `heap_scores`
- * and `heap_items` hold k entries each. Items come in ascending order, so an item tied with
- * the worst kept one ranks below it and never enters a full heap. */
-static void top_k_row(const float *row, Py_ssize_t n, Py_ssize_t k, int64_t *out,
+/* Whether item is among the sorted skip[0..count). */
+static int skipped(int64_t item, const int64_t *skip, Py_ssize_t count)
+{
+    Py_ssize_t low = 0, high = count;
+    while (low < high) {
+        Py_ssize_t middle = low + (high - low) / 2;
+        if (skip[middle] < item)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low < count && skip[low] == item;
+}
+
+/* The k best finite entries of row, best first, into out; -1 fills what is left. Items in the
+ * sorted skip[0..skip_count) and items that `banned` marks (when given) are left out.
+ * `heap_scores` and `heap_items` hold k entries each. Items come in ascending order, so an item
+ * tied with the worst kept one ranks below it and never enters a full heap. */
+static void top_k_row(const float *row, Py_ssize_t n, Py_ssize_t k, const int64_t *skip,
+                      Py_ssize_t skip_count, const uint8_t *banned, int64_t *out,
                       float *heap_scores, int64_t *heap_items)
 {
     Py_ssize_t size = 0;
@@ -197,8 +212,14 @@ static void top_k_row(const float *row, Py_ssize_t n, Py_ssize_t k, int64_t *out
             if (!(best > heap_scores[0]))
                 continue;
         }
-        for (Py_ssize_t j = start; j < stop; j++)
-            size = offer(row[j], j, k, size, heap_scores, heap_items);
+        for (Py_ssize_t j = start; j < stop; j++) {
+            float score = row[j];
+            if ((size == k && !(score > heap_scores[0])) || !isfinite(score))
+                continue;
+            if ((banned != NULL && banned[j]) || skipped(j, skip, skip_count))
+                continue;
+            size = push(score, j, k, size, heap_scores, heap_items);
+        }
     }
     for (Py_ssize_t slot = size; slot < k; slot++)
         out[slot] = -1;
@@ -211,16 +232,19 @@ static void top_k_row(const float *row, Py_ssize_t n, Py_ssize_t k, int64_t *out
 }
 
 PyDoc_STRVAR(top_k_rows_doc,
-"top_k_rows(scores, out)\n--\n\n"
+"top_k_rows(scores, out, skip, skip_bounds, banned)\n--\n\n"
 "Row r of out: the indices of row r's k best finite scores (k = out's columns), best first,\n"
-"ties to the lower index, -1 where the row has fewer. scores: (rows, n) float32; out: (rows,\n"
-"k) int64, written.");
+"ties to the lower index, -1 where the row has fewer. Row r leaves out\n"
+"skip[skip_bounds[r]:skip_bounds[r + 1]] (ascending) and, unless banned is None, every item\n"
+"banned marks. scores: (rows, n) float32; out: (rows, k) int64, written; skip: int64;\n"
+"skip_bounds: rows + 1 int64; banned: n booleans or None.");
 
 static PyObject *top_k_rows(PyObject *self, PyObject *args)
 {
-    PyObject *scores_obj, *out_obj;
-    Py_buffer scores, out;
-    if (!PyArg_ParseTuple(args, "OO:top_k_rows", &scores_obj, &out_obj))
+    PyObject *scores_obj, *out_obj, *skip_obj, *bounds_obj, *banned_obj;
+    Py_buffer scores, out, skip, bounds, banned = {0};
+    if (!PyArg_ParseTuple(args, "OOOOO:top_k_rows", &scores_obj, &out_obj, &skip_obj,
+                          &bounds_obj, &banned_obj))
         return NULL;
     if (get_array(scores_obj, &scores, 2, 'f', 4, 0, "scores") != 0)
         return NULL;
@@ -228,14 +252,58 @@ static PyObject *top_k_rows(PyObject *self, PyObject *args)
         PyBuffer_Release(&scores);
         return NULL;
     }
+    if (get_array(skip_obj, &skip, 1, 'q', 8, 0, "skip") != 0) {
+        PyBuffer_Release(&scores);
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    if (get_array(bounds_obj, &bounds, 1, 'q', 8, 0, "skip_bounds") != 0) {
+        PyBuffer_Release(&scores);
+        PyBuffer_Release(&out);
+        PyBuffer_Release(&skip);
+        return NULL;
+    }
+    if (banned_obj != Py_None && get_array(banned_obj, &banned, 1, '?', 1, 0, "banned") != 0) {
+        PyBuffer_Release(&scores);
+        PyBuffer_Release(&out);
+        PyBuffer_Release(&skip);
+        PyBuffer_Release(&bounds);
+        return NULL;
+    }
     Py_ssize_t rows = scores.shape[0], n = scores.shape[1], k = out.shape[1];
+    const int64_t *skip_items = skip.buf, *skip_bounds = bounds.buf;
     PyObject *result = Py_None;
     float *heap_scores = NULL;
     int64_t *heap_items = NULL;
     if (out.shape[0] != rows) {
         PyErr_Format(PyExc_ValueError, "out has %zd rows, scores %zd", out.shape[0], rows);
         result = NULL;
-    } else if (k > 0) {
+    } else if (bounds.shape[0] != rows + 1 || skip_bounds[0] != 0
+               || skip_bounds[rows] != skip.shape[0]) {
+        PyErr_Format(PyExc_ValueError, "skip_bounds must run from 0 to the %zd skipped items in "
+                     "%zd steps", skip.shape[0], rows + 1);
+        result = NULL;
+    } else if (banned.buf != NULL && banned.shape[0] != n) {
+        PyErr_Format(PyExc_ValueError, "banned has %zd entries, scores rows %zd", banned.shape[0],
+                     n);
+        result = NULL;
+    }
+    for (Py_ssize_t r = 0; result != NULL && r < rows; r++) {
+        if (skip_bounds[r + 1] < skip_bounds[r]) {
+            PyErr_Format(PyExc_ValueError, "skip_bounds fall from row %zd to the next", r);
+            result = NULL;
+        }
+    }
+    /* Only now are all the bounds known to lie within skip. */
+    for (Py_ssize_t r = 0; result != NULL && r < rows; r++) {
+        for (int64_t at = skip_bounds[r] + 1; result != NULL && at < skip_bounds[r + 1]; at++) {
+            if (skip_items[at] <= skip_items[at - 1]) {
+                PyErr_Format(PyExc_ValueError, "the skipped items of row %zd are not ascending", r);
+                result = NULL;
+            }
+        }
+    }
+    if (result != NULL && k > 0) {
         heap_scores = PyMem_RawMalloc(k * sizeof(float));
         heap_items = PyMem_RawMalloc(k * sizeof(int64_t));
         if (heap_scores == NULL || heap_items == NULL) {
@@ -248,7 +316,9 @@ static PyObject *top_k_rows(PyObject *self, PyObject *args)
         int64_t *ranked = out.buf;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; k > 0 && r < rows; r++)
-            top_k_row(values + r * n, n, k, ranked + r * k, heap_scores, heap_items);
+            top_k_row(values + r * n, n, k, skip_items + skip_bounds[r],
+                      skip_bounds[r + 1] - skip_bounds[r], banned.buf, ranked + r * k,
+                      heap_scores, heap_items);
         Py_END_ALLOW_THREADS
         Py_INCREF(result);
     }
@@ -256,6 +326,10 @@ static PyObject *top_k_rows(PyObject *self, PyObject *args)
     PyMem_RawFree(heap_items);
     PyBuffer_Release(&scores);
     PyBuffer_Release(&out);
+    PyBuffer_Release(&skip);
+    PyBuffer_Release(&bounds);
+    if (banned.buf != NULL)
+        PyBuffer_Release(&banned);
     return result;
 }
 

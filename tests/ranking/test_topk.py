@@ -5,20 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from segue.ranking.topk import mask_items, top_k
+from segue.ranking.topk import top_k
 
 
 def test_top_k_orders_by_score_breaks_ties_by_index_and_pads() -> None:
     scores = np.array([[0.1, 0.9, 0.9, np.nan], [1.0, 2.0, 3.0, 4.0]], dtype=np.float32)
-    masked = mask_items(scores, [np.array([], dtype=np.int64), np.array([3])])
-    assert top_k(masked, 3).tolist() == [[1, 2, 0], [2, 1, 0]]
-    assert top_k(masked, 5).tolist() == [[1, 2, 0, -1, -1], [2, 1, 0, -1, -1]]
+    excluded = [np.array([], dtype=np.int64), np.array([3])]
+    assert top_k(scores, 3, excluded).tolist() == [[1, 2, 0], [2, 1, 0]]
+    assert top_k(scores, 5, excluded).tolist() == [[1, 2, 0, -1, -1], [2, 1, 0, -1, -1]]
 
 
-def test_mask_items_does_not_modify_the_input() -> None:
-    scores = np.ones((1, 3), dtype=np.float32)
-    mask_items(scores, [np.array([0])])
-    assert scores.tolist() == [[1.0, 1.0, 1.0]]
+def test_top_k_leaves_out_excluded_and_banned_items_without_changing_the_scores() -> None:
+    scores = np.array([[5.0, 4.0, 3.0, 2.0, 1.0], [5.0, 4.0, 3.0, 2.0, 1.0]], dtype=np.float32)
+    before = scores.copy()
+    banned = np.array([False, True, False, False, False])
+    # Repeats, unsorted lists and items outside the catalogue are all fine.
+    excluded = [[2, 0, 2, -1, 99], []]
+    assert top_k(scores, 3, excluded, banned).tolist() == [[3, 4, -1], [0, 2, 3]]
+    assert np.array_equal(scores, before)
+    with pytest.raises(ValueError, match="1 exclusion lists for 2 rows"):
+        top_k(scores, 3, [[0]])
 
 
 def test_top_k_keeps_the_lowest_indices_among_items_tied_at_the_cut() -> None:
@@ -59,10 +65,3 @@ def test_top_k_on_a_catalogue_indexed_by_popularity() -> None:
     scores[2, :] = 1.0  # every item tied
     for k in (10, 20):
         np.testing.assert_array_equal(top_k(scores, k), _sorted_reference(scores, k))
-
-
-def test_mask_items_in_place_masks_the_callers_array() -> None:
-    scores = np.array([[1.0, np.nan, 3.0], [4.0, 5.0, 6.0]], dtype=np.float32)
-    masked = mask_items(scores, [[2, 2], []], in_place=True)
-    assert masked is scores
-    assert scores.tolist() == [[1.0, -np.inf, -np.inf], [4.0, 5.0, 6.0]]

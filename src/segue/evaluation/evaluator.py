@@ -19,7 +19,7 @@ from segue.evaluation.metrics import (
     metric_key,
     popularity_percentiles,
 )
-from segue.ranking.topk import mask_items, top_k
+from segue.ranking.topk import top_k
 
 # Most scores one batch holds (32 MB of float32): up to ~15,600 items a batch is the full 512
 # cases; at 200k songs, 40. Arrays this size are reused by the allocator instead of being mapped
@@ -59,9 +59,7 @@ def rank_holdout(
             histories = [
                 as_history(h, scorer.n_items) for h in holdout.histories[start : start + batch_size]
             ]
-            # The scores are this loop's own: masking them in place saves a copy per batch.
-            scores = scorer.score(histories)
-            ranked.extend(top_k(mask_items(scores, histories, in_place=True), k))
+            ranked.extend(top_k(scorer.score(histories), k, histories))
             if bar is not None:
                 bar.update(len(histories))
     finally:

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from segue.data.song_aliases import artist_key
 from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
 from segue.ranking.base_rows import BaseRows, top_k_base_rows
-from segue.ranking.topk import mask_items, top_k
+from segue.ranking.topk import top_k
 from segue.settings import ServingSettings
 
 RerankMode = Literal["none", "diversity", "unpopular"]
@@ -336,34 +336,35 @@ def _choose(
         raise ValueError(f"expected rows of {catalogue.n_items} scores, got shape {scores.shape}")
     if not len(ks) == len(excluded) == len(scores):
         raise ValueError("one k and one exclusion list per row of scores")
-    rows = [np.asarray(items, dtype=np.int64).reshape(-1) for items in excluded]
-    masked = mask_items(
-        scores, [items[(items >= 0) & (items < catalogue.n_items)] for items in rows]
-    )
-    if ban_list:
-        masked[:, catalogue.banned(ban_list)] = -np.inf
+    scores = np.asarray(scores, dtype=np.float32)
+    banned = catalogue.banned(ban_list) if ban_list else None
     longest = max(ks, default=0)
     if longest <= 0:
         return [(np.empty(0, dtype=np.int64), 0) for _ in ks]
     if config.needs_pool:
         return [
-            _select_from_pool(row, k, catalogue, config)
+            _select_from_pool(row, items, banned, k, catalogue, config)
             if k > 0
             else (np.empty(0, dtype=np.int64), 0)
-            for row, k in zip(masked, ks, strict=True)
+            for row, items, k in zip(scores, excluded, ks, strict=True)
         ]
-    best = top_k(masked, longest)
+    best = top_k(scores, longest, excluded, banned)
     return [(best[row, : max(k, 0)], 0) for row, k in enumerate(ks)]
 
 
 def _select_from_pool(
-    masked: np.ndarray, k: int, catalogue: RankingCatalogue, config: PostProcessConfig
+    scores: np.ndarray,
+    excluded: Sequence[int] | np.ndarray,
+    banned: np.ndarray | None,
+    k: int,
+    catalogue: RankingCatalogue,
+    config: PostProcessConfig,
 ) -> tuple[np.ndarray, int]:
     pool_size = min(catalogue.n_items, max(k * POOL_FACTOR, MIN_POOL))
     while True:
-        pool = top_k(masked[None, :], pool_size)[0]
+        pool = top_k(scores[None, :], pool_size, [excluded], banned)[0]
         pool = pool[pool >= 0]
-        chosen, capped = _select(pool, masked[pool], k, catalogue, config)
+        chosen, capped = _select(pool, scores[pool], k, catalogue, config)
         exhausted = len(pool) < pool_size or pool_size >= catalogue.n_items
         if len(chosen) >= k or exhausted:
             return chosen, capped
