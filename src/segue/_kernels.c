@@ -1,5 +1,6 @@
 /* Compiled loops for the two per-request costs of serving a list that NumPy cannot make cheap:
- * adding up a short history's weight rows, and picking the k best of one row of scores.
+ * adding up a short history's weight rows, and picking the k best of a row of scores, leaving
+ * out the items a request excluded or the ban list bans.
  *
  * In NumPy both cost one call per weight row, or a masked copy, a partition and a sort per row:
  * for one request on a 9,724-item catalogue, about 150 microseconds of calls around 40 of
