@@ -86,41 +86,32 @@ PyDoc_STRVAR(add_rows_doc,
 
 static PyObject *add_rows(PyObject *self, PyObject *args)
 {
-    PyObject *weights_obj, *items_obj, *out_obj;
-    Py_buffer weights, items, out;
+    PyObject *weights_obj, *items_obj, *out_obj, *result = NULL;
+    Py_buffer weights = {0}, items = {0}, out = {0};  /* releasing a view never taken is a no-op */
     if (!PyArg_ParseTuple(args, "OOO:add_rows", &weights_obj, &items_obj, &out_obj))
         return NULL;
-    if (get_array(weights_obj, &weights, 2, 'f', 4, 0, "weights") != 0)
-        return NULL;
-    if (get_array(items_obj, &items, 1, 'q', 8, 0, "items") != 0) {
-        PyBuffer_Release(&weights);
-        return NULL;
-    }
-    if (get_array(out_obj, &out, 1, 'f', 4, 1, "out") != 0) {
-        PyBuffer_Release(&weights);
-        PyBuffer_Release(&items);
-        return NULL;
-    }
+    if (get_array(weights_obj, &weights, 2, 'f', 4, 0, "weights") != 0
+        || get_array(items_obj, &items, 1, 'q', 8, 0, "items") != 0
+        || get_array(out_obj, &out, 1, 'f', 4, 1, "out") != 0)
+        goto done;
     Py_ssize_t rows = weights.shape[0], n = weights.shape[1], m = items.shape[0];
     const int64_t *indices = items.buf;
-    PyObject *result = Py_None;
     if (out.shape[0] != n) {
         PyErr_Format(PyExc_ValueError, "out has %zd entries, the weight rows %zd", out.shape[0], n);
-        result = NULL;
+        goto done;
     }
-    for (Py_ssize_t i = 0; result != NULL && i < m; i++) {
+    for (Py_ssize_t i = 0; i < m; i++) {
         if (indices[i] < 0 || indices[i] >= rows) {
             PyErr_Format(PyExc_IndexError, "item %lld is outside the %zd weight rows",
                          (long long)indices[i], rows);
-            result = NULL;
+            goto done;
         }
     }
-    if (result != NULL) {
-        Py_BEGIN_ALLOW_THREADS
-        add_rows_loop(weights.buf, n, indices, m, out.buf);
-        Py_END_ALLOW_THREADS
-        Py_INCREF(result);
-    }
+    Py_BEGIN_ALLOW_THREADS
+    add_rows_loop(weights.buf, n, indices, m, out.buf);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
     PyBuffer_Release(&weights);
     PyBuffer_Release(&items);
     PyBuffer_Release(&out);
@@ -242,95 +233,75 @@ PyDoc_STRVAR(top_k_rows_doc,
 
 static PyObject *top_k_rows(PyObject *self, PyObject *args)
 {
-    PyObject *scores_obj, *out_obj, *skip_obj, *bounds_obj, *banned_obj;
-    Py_buffer scores, out, skip, bounds, banned = {0};
+    PyObject *scores_obj, *out_obj, *skip_obj, *bounds_obj, *banned_obj, *result = NULL;
+    Py_buffer scores = {0}, out = {0}, skip = {0}, bounds = {0}, banned = {0};
+    float *heap_scores = NULL;
+    int64_t *heap_items = NULL;
     if (!PyArg_ParseTuple(args, "OOOOO:top_k_rows", &scores_obj, &out_obj, &skip_obj,
                           &bounds_obj, &banned_obj))
         return NULL;
-    if (get_array(scores_obj, &scores, 2, 'f', 4, 0, "scores") != 0)
-        return NULL;
-    if (get_array(out_obj, &out, 2, 'q', 8, 1, "out") != 0) {
-        PyBuffer_Release(&scores);
-        return NULL;
-    }
-    if (get_array(skip_obj, &skip, 1, 'q', 8, 0, "skip") != 0) {
-        PyBuffer_Release(&scores);
-        PyBuffer_Release(&out);
-        return NULL;
-    }
-    if (get_array(bounds_obj, &bounds, 1, 'q', 8, 0, "skip_bounds") != 0) {
-        PyBuffer_Release(&scores);
-        PyBuffer_Release(&out);
-        PyBuffer_Release(&skip);
-        return NULL;
-    }
-    if (banned_obj != Py_None && get_array(banned_obj, &banned, 1, '?', 1, 0, "banned") != 0) {
-        PyBuffer_Release(&scores);
-        PyBuffer_Release(&out);
-        PyBuffer_Release(&skip);
-        PyBuffer_Release(&bounds);
-        return NULL;
-    }
+    if (get_array(scores_obj, &scores, 2, 'f', 4, 0, "scores") != 0
+        || get_array(out_obj, &out, 2, 'q', 8, 1, "out") != 0
+        || get_array(skip_obj, &skip, 1, 'q', 8, 0, "skip") != 0
+        || get_array(bounds_obj, &bounds, 1, 'q', 8, 0, "skip_bounds") != 0
+        || (banned_obj != Py_None && get_array(banned_obj, &banned, 1, '?', 1, 0, "banned") != 0))
+        goto done;
     Py_ssize_t rows = scores.shape[0], n = scores.shape[1], k = out.shape[1];
     const int64_t *skip_items = skip.buf, *skip_bounds = bounds.buf;
-    PyObject *result = Py_None;
-    float *heap_scores = NULL;
-    int64_t *heap_items = NULL;
     if (out.shape[0] != rows) {
         PyErr_Format(PyExc_ValueError, "out has %zd rows, scores %zd", out.shape[0], rows);
-        result = NULL;
-    } else if (bounds.shape[0] != rows + 1 || skip_bounds[0] != 0
-               || skip_bounds[rows] != skip.shape[0]) {
+        goto done;
+    }
+    if (bounds.shape[0] != rows + 1 || skip_bounds[0] != 0 || skip_bounds[rows] != skip.shape[0]) {
         PyErr_Format(PyExc_ValueError, "skip_bounds must run from 0 to the %zd skipped items in "
                      "%zd steps", skip.shape[0], rows + 1);
-        result = NULL;
-    } else if (banned.buf != NULL && banned.shape[0] != n) {
+        goto done;
+    }
+    if (banned.buf != NULL && banned.shape[0] != n) {
         PyErr_Format(PyExc_ValueError, "banned has %zd entries, scores rows %zd", banned.shape[0],
                      n);
-        result = NULL;
+        goto done;
     }
-    for (Py_ssize_t r = 0; result != NULL && r < rows; r++) {
+    for (Py_ssize_t r = 0; r < rows; r++) {
         if (skip_bounds[r + 1] < skip_bounds[r]) {
             PyErr_Format(PyExc_ValueError, "skip_bounds fall from row %zd to the next", r);
-            result = NULL;
+            goto done;
         }
     }
     /* Only now are all the bounds known to lie within skip. */
-    for (Py_ssize_t r = 0; result != NULL && r < rows; r++) {
-        for (int64_t at = skip_bounds[r] + 1; result != NULL && at < skip_bounds[r + 1]; at++) {
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        for (int64_t at = skip_bounds[r] + 1; at < skip_bounds[r + 1]; at++) {
             if (skip_items[at] <= skip_items[at - 1]) {
                 PyErr_Format(PyExc_ValueError, "the skipped items of row %zd are not ascending", r);
-                result = NULL;
+                goto done;
             }
         }
     }
-    if (result != NULL && k > 0) {
+    if (k > 0) {
         heap_scores = PyMem_RawMalloc(k * sizeof(float));
         heap_items = PyMem_RawMalloc(k * sizeof(int64_t));
         if (heap_scores == NULL || heap_items == NULL) {
             PyErr_NoMemory();
-            result = NULL;
+            goto done;
         }
     }
-    if (result != NULL) {
-        const float *values = scores.buf;
-        int64_t *ranked = out.buf;
-        Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t r = 0; k > 0 && r < rows; r++)
-            top_k_row(values + r * n, n, k, skip_items + skip_bounds[r],
-                      skip_bounds[r + 1] - skip_bounds[r], banned.buf, ranked + r * k,
-                      heap_scores, heap_items);
-        Py_END_ALLOW_THREADS
-        Py_INCREF(result);
-    }
+    const float *values = scores.buf;
+    int64_t *ranked = out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; k > 0 && r < rows; r++)
+        top_k_row(values + r * n, n, k, skip_items + skip_bounds[r],
+                  skip_bounds[r + 1] - skip_bounds[r], banned.buf, ranked + r * k, heap_scores,
+                  heap_items);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
     PyMem_RawFree(heap_scores);
     PyMem_RawFree(heap_items);
     PyBuffer_Release(&scores);
     PyBuffer_Release(&out);
     PyBuffer_Release(&skip);
     PyBuffer_Release(&bounds);
-    if (banned.buf != NULL)
-        PyBuffer_Release(&banned);
+    PyBuffer_Release(&banned);
     return result;
 }
 
