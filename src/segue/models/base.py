@@ -279,7 +279,8 @@ def load_model(directory: str | Path) -> Scorer:
         meta = json.loads((root / CONFIG_FILE).read_text(encoding="utf-8"))
         model = create_model(meta["name"], meta["config"], seed=int(meta["seed"]))
         with np.load(root / ARRAYS_FILE, allow_pickle=False) as arrays:
-            state = {key: arrays[key] for key in arrays.files}
+            # C order, whichever order an array was saved in: scoring reads whole rows.
+            state = {key: np.asarray(arrays[key], order="C") for key in arrays.files}
     except (OSError, KeyError, ValueError) as error:
         raise ModelError(f"{root}: saved model cannot be read: {error}") from error
     model.n_items = int(meta["n_items"])

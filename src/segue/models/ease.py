@@ -223,7 +223,7 @@ class EaseScorer(Scorer):
 
     def _restore(self, state: dict[str, np.ndarray]) -> None:
         if "weights" in state:
-            self.weights = np.ascontiguousarray(state["weights"])  # C order, as scoring reads rows
+            self.weights = state["weights"]
             return
         self.weights = sp.csr_matrix(
             (state["weights_data"], state["weights_indices"], state["weights_indptr"]),

@@ -94,4 +94,4 @@ class ItemWeightsScorer(Scorer):
         return {"weights": self.weights}
 
     def _restore(self, state: dict[str, np.ndarray]) -> None:
-        self.weights = np.ascontiguousarray(state["weights"])  # C order, as scoring reads rows
+        self.weights = state["weights"]
