@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from segue._kernels import add_rows, top_k_rows
+from segue._kernels import add_rows, rank_row_sum, top_k_rows
 
 
 @pytest.mark.parametrize("count", [1, 7, 8, 9, 17, 40])
@@ -97,3 +97,27 @@ def test_top_k_rows_refuses_what_it_cannot_read_and_names_it() -> None:
         top_k_rows(scores, out, *_nothing_skipped(2), np.zeros(2, dtype=bool))
     with pytest.raises(TypeError, match="banned must be a 1-D C-contiguous array of booleans"):
         top_k_rows(scores, out, *_nothing_skipped(2), np.zeros(3, dtype=np.int8))
+
+
+def test_rank_row_sum_lists_counts_and_refuses_what_it_cannot_read() -> None:
+    weights = np.array([[0, 3, 2, 1], [0, 0, 1, 5], [1, 1, 0, 0], [4, 0, 0, 0]], np.float32)
+    history, excluded = np.array([1, 0, 1, 9]), np.array([2, -1])
+    banned = np.array([False, False, False, True])
+    # Rows 0 and 1 (9 is no item) add up to [0, 3, 3, 6]. Without 3 (banned), the two heard and
+    # 2 (excluded) nothing is left: the list is short, so each finite one counts as removed.
+    listed = rank_row_sum(weights, history, excluded, 1, banned, np.array([3]))
+    assert listed == ([], [], 2, 1, 1)
+    # Only the heard left out: 3 then 2; the one heard that scores at least 3 (item 1) counts.
+    assert rank_row_sum(weights, history, NOTHING, 2, None, None) == ([3, 2], [6.0, 3.0], 1, 0, 0)
+    with pytest.raises(ValueError, match="weights must be square, got 4 x 3"):
+        rank_row_sum(weights[:, :3].copy(), history, excluded, 1, None, None)
+    with pytest.raises(TypeError, match="history must be"):
+        rank_row_sum(weights, history.astype(np.int32), excluded, 1, None, None)
+    with pytest.raises(ValueError, match="k must be at least 0"):
+        rank_row_sum(weights, history, excluded, -1, None, None)
+    with pytest.raises(ValueError, match="banned has 3 entries, the weight rows 4"):
+        rank_row_sum(weights, history, excluded, 1, banned[:3].copy(), np.array([3]))
+    with pytest.raises(ValueError, match="banned_items are not ascending"):
+        rank_row_sum(weights, history, excluded, 1, banned, np.array([3, 1]))
+    with pytest.raises(IndexError, match="banned_items reach outside the 4 items"):
+        rank_row_sum(weights, history, excluded, 1, banned, np.array([4]))

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segue.data.interactions import as_history
+from segue.models.weight_rows import sum_dense_rows
 from segue.ranking.ban_list import parse_ban_list
 from segue.ranking.postprocess import (
     PostProcessConfig,
@@ -15,6 +17,7 @@ from segue.ranking.postprocess import (
     rank_items,
     rank_lists,
     rank_lists_counted,
+    rank_weight_row_sum,
 )
 
 # Ten songs by three artists; the model prefers lower indices (score 10 - index).
@@ -228,3 +231,32 @@ def test_counted_lists_are_the_lists_of_rank_lists(config: PostProcessConfig) ->
         config=config,
     )
     assert [ranked.items for ranked in counted] == plain
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_summed_weight_row_is_ranked_and_counted_as_the_general_path(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_items = int(rng.integers(2, 80))
+    # Few distinct weights, so sums tie often (the tie order is tested), and some not finite.
+    weights = (rng.integers(-3, 4, (n_items, n_items)) / 4).astype(np.float32)
+    weights[rng.random((n_items, n_items)) < 0.02] = rng.choice([np.nan, np.inf, -np.inf])
+    keys = [f"s{item}" for item in range(n_items)]
+    ranking = RankingCatalogue(keys, [f"a{item % 5}" for item in range(n_items)], np.ones(n_items))
+    # Repeats and indices outside the catalogue (ignored by both paths) included.
+    history = rng.integers(-2, n_items + 2, int(rng.integers(1, 12)))
+    excluded = rng.integers(-1, n_items + 1, int(rng.integers(0, 5)))
+    ban_list = parse_ban_list("\n".join(rng.choice(keys, int(rng.integers(0, 4)))))
+    k = int(rng.integers(1, n_items + 3))
+    fast = rank_weight_row_sum(weights, history, excluded, k, ranking, ban_list)
+    scores = sum_dense_rows([as_history(history, n_items)], weights)
+    if not np.isfinite(scores).any():
+        assert fast is None  # the general path falls back to popularity
+        return
+    [general] = rank_lists_counted(scores, [k], ranking, [history], [excluded], ban_list=ban_list)
+    assert fast == general
+
+
+def test_a_summed_weight_row_with_no_finite_score_is_left_to_the_general_path() -> None:
+    weights = np.full((3, 3), np.nan, dtype=np.float32)
+    ranking = RankingCatalogue(["a", "b", "c"], ["", "", ""], np.ones(3))
+    assert rank_weight_row_sum(weights, np.array([0]), np.array([], np.int64), 2, ranking) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from segue.ranking.ban_list import BanList
 from segue.serving.recommender import ListRules, ModelVersion, ScoreRows, ServingModel
 
 from .support import next_song_package, user_items_package
@@ -63,3 +64,28 @@ def test_markov_lists_from_base_rows_are_the_lists_of_dense_rows(monkeypatch) ->
     assert model.recommend_many(requests) == from_base_rows
     # k over what is left: every song but the 3 heard and the 2 excluded, of 13.
     assert [len(result.items) for result in from_base_rows] == [5, 3, 8]
+
+
+def test_ease_lists_from_summed_weight_rows_are_the_lists_of_the_general_path() -> None:
+    package = user_items_package("ease")
+    model = ServingModel("user-items", VERSION, package, 85.0)
+    assert package.scorer.summed_weight_rows() is not None
+    keys = list(model.keys)
+    plain = model.recommend(model.history_request(keys[5:12], 3, ListRules()))
+    best_two = frozenset(keys[entry.item] for entry in plain.items[:2])
+    bans = ListRules(ban_list=BanList(keys=best_two, artists=frozenset()))
+    requests = [
+        model.history_request(keys[:3], 5, ListRules()),
+        model.history_request([*keys[5:12], "unknown"], 3, bans),
+        model.history_request(["unknown"], 4, ListRules()),  # nothing known: popularity
+        model.user_request("3", 5, ListRules()),  # a known user: the score cache's path
+        model.history_request(keys[::2], 40, bans),  # k over what is left
+    ]
+    fast = model.recommend_many(requests)
+    model._row_weights = None
+    general = model.recommend_many(requests)
+    assert fast == general
+    assert [result.fallback for result in fast] == [None, None, "no known items", None, None]
+    assert fast[1].unmatched == ["unknown"] and fast[1].removed.ban_list == 2
+    assert [entry.item for entry in fast[1].items][:1] == [plain.items[2].item]
+    assert len(fast[4].items) == 15  # all but the 15 heard (the two banned among them)

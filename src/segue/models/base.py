@@ -213,6 +213,12 @@ class Scorer(ABC):
         rows are that (ranked then without reading whole rows); None, at no cost, for others."""
         return None
 
+    def summed_weight_rows(self) -> np.ndarray | None:
+        """The float32 (n_items, n_items) matrix W, C-ordered, when ``score(history)`` is the sum
+        of W's rows over the history's distinct items added in ascending order: serving then
+        scores and ranks a list in one compiled call. None for other models."""
+        return None
+
     def _known_histories(self, histories: Sequence[Sequence[int] | np.ndarray]) -> list[np.ndarray]:
         """The histories without unknown indices, once the model is fitted."""
         if self.n_items <= 0:

@@ -212,6 +212,9 @@ class EaseScorer(Scorer):
             return sum_sparse_rows(histories, self.weights)
         return sum_dense_rows(histories, self.weights)
 
+    def summed_weight_rows(self) -> np.ndarray | None:
+        return None if sp.issparse(self.weights) else self.weights
+
     def _state(self) -> dict[str, np.ndarray]:
         if sp.issparse(self.weights):
             return {

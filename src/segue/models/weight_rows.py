@@ -90,6 +90,9 @@ class ItemWeightsScorer(Scorer):
     def _score(self, histories: list[np.ndarray]) -> np.ndarray:
         return sum_dense_rows(histories, self.weights)
 
+    def summed_weight_rows(self) -> np.ndarray | None:
+        return self.weights
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"weights": self.weights}
 

@@ -27,6 +27,7 @@ from segue.ranking.postprocess import (
     RankedList,
     RemovedItems,
     rank_lists_counted,
+    rank_weight_row_sum,
 )
 from segue.serving.matching import MatchBudget, SongMatcher
 from segue.serving.precomputed import PrecomputedList, PrecomputedLists
@@ -167,6 +168,7 @@ class ServingModel:
         self.precomputed: PrecomputedLists | None = None
         # A version that cannot score one history must fail here, before it replaces another.
         self.package.scorer.score([np.zeros(1, dtype=np.int64)])
+        self._row_weights = package.scorer.summed_weight_rows()
 
     @property
     def algorithm(self) -> str:
@@ -187,10 +189,54 @@ class ServingModel:
         """The lists for a batch of requests, with one model call for every history it scores.
 
         Scoring a batch together costs far less per list than one call each; the lists are the
-        same as one request at a time.
+        same as one request at a time. Lists read from a batch table, and new histories of a
+        model whose scores are sums of weight rows, skip the batch's model call.
         """
-        if any(request.precomputed is not None for request in requests):
-            return self._recommend_with_precomputed(requests)
+        listed = [self._listed(request) for request in requests]
+        rest = [request for request, done in zip(requests, listed, strict=True) if done is None]
+        if not rest:
+            return listed  # type: ignore[return-value]
+        scored = iter(self._score_and_rank(rest))
+        return [next(scored) if done is None else done for done in listed]
+
+    def _listed(self, request: ListRequest) -> Recommendation | None:
+        """The list read from the batch table, or scored and ranked in one compiled call
+        (``rank_weight_row_sum``); None for a request that needs the general path."""
+        if request.precomputed is not None:
+            return Recommendation(
+                list(request.precomputed.items),
+                request.precomputed.fallback,
+                history=request.history,
+                excluded=request.exclude,
+            )
+        if (
+            self._row_weights is None
+            or len(request.history) == 0
+            or request.known_user is not None  # their score rows are cached
+            or request.rules.config.needs_pool
+        ):
+            return None
+        ranked = rank_weight_row_sum(
+            self._row_weights,
+            request.history,
+            request.exclude,
+            request.k,
+            self.catalogue,
+            request.rules.ban_list,
+        )
+        if ranked is None:
+            return None
+        return Recommendation(
+            ranked.items,
+            None,
+            request.unmatched,
+            ranked.removed,
+            request.history,
+            request.exclude,
+        )
+
+    def _score_and_rank(self, requests: Sequence[ListRequest]) -> list[Recommendation]:
+        """The general path: one model call for the batch's histories, then post-processing."""
         base_rows = self._base_rows(requests)
         if base_rows is not None:
             return self._rank(requests, base_rows, [None] * len(requests))
@@ -267,21 +313,6 @@ class ServingModel:
                 request.exclude,
             )
             for listed, fallback, request in zip(ranked, fallbacks, requests, strict=True)
-        ]
-
-    def _recommend_with_precomputed(self, requests: Sequence[ListRequest]) -> list[Recommendation]:
-        """Lists read from the table as they are; the others scored together as usual."""
-        scored = iter(self.recommend_many([r for r in requests if r.precomputed is None]))
-        return [
-            next(scored)
-            if request.precomputed is None
-            else Recommendation(
-                list(request.precomputed.items),
-                request.precomputed.fallback,
-                history=request.history,
-                excluded=request.exclude,
-            )
-            for request in requests
         ]
 
     def recommend(self, request: ListRequest) -> Recommendation:
