@@ -20,6 +20,7 @@ import uvicorn
 from segue.data.interactions import Interactions
 from segue.data.song_parser import parse_songs
 from segue.models.base import create_model
+from segue.serving.http_protocol import HTTP_PROTOCOL
 from segue.serving.recommender import ModelVersion
 from segue.settings import Settings, load_settings
 from segue.tracking.package import ModelPackage, histories_by_id
@@ -119,7 +120,13 @@ class LiveServer:
 
     def __init__(self, app: Any) -> None:
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            http=HTTP_PROTOCOL,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -93,6 +93,8 @@ def demo(
 
     import uvicorn
 
+    from segue.serving.http_protocol import HTTP_PROTOCOL
+
     bind_port = port or settings.serving.port
     if traffic:
         url = f"http://{LOOPBACK}:{bind_port}"
@@ -108,7 +110,11 @@ def demo(
         bold=True,
     )
     uvicorn.run(
-        create_app(settings), host=settings.serving.host, port=bind_port, log_level="warning"
+        create_app(settings),
+        host=settings.serving.host,
+        port=bind_port,
+        log_level="warning",
+        http=HTTP_PROTOCOL,
     )
 
 
@@ -125,7 +131,10 @@ class BackgroundServer:
     def __init__(self, app: Any, host: str, port: int) -> None:
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        from segue.serving.http_protocol import HTTP_PROTOCOL
+
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", http=HTTP_PROTOCOL)
+        self.server = uvicorn.Server(config)
         self.url = f"http://{host}:{port}"
         self.thread = threading.Thread(target=self.server.run, name="segue-demo-server")
 

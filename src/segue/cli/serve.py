@@ -38,6 +38,7 @@ def serve(
     import uvicorn
 
     from segue.serving.app import SETTINGS_ENVIRONMENT_VARIABLE, create_app
+    from segue.serving.http_protocol import HTTP_PROTOCOL
 
     settings = get_context(ctx).settings()
     bind_host = host or settings.serving.host
@@ -55,6 +56,7 @@ def serve(
             port=bind_port,
             log_level="info",
             access_log=access_log,
+            http=HTTP_PROTOCOL,
         )
         return
     # Worker processes import the app by name; they rebuild it from these exact settings.
@@ -67,6 +69,7 @@ def serve(
         workers=processes,
         log_level="info",
         access_log=access_log,
+        http=HTTP_PROTOCOL,
     )
     with metrics_shared_by_workers() as directory:
         run_workers(config, directory)

@@ -16,11 +16,11 @@ with the 500 problem. It reads bodies with the body limit layer's reader (``midd
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
+import orjson
 from pydantic import BaseModel
 
 from segue.serving.answers import (
@@ -142,9 +142,10 @@ class FastLane:
 
 
 def _parse(body: bytes, schema: type[BaseModel]) -> Any:
-    # The standard library's parser, as FastAPI's: it reads "\ud800" as a lone surrogate the
-    # schema then names, where a stricter parser would only say the JSON is invalid.
-    return schema.model_validate(json.loads(body))
+    # orjson, strict and a quarter of the standard parser's time. What it refuses and the standard
+    # parser reads (a lone surrogate such as "\ud800", NaN) is handed on: FastAPI parses it as
+    # the standard parser does, and its problem names the field.
+    return schema.model_validate(orjson.loads(body))
 
 
 def _user_list_inputs(scope: Scope) -> tuple[str, int | None] | None:
