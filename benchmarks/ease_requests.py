@@ -1,7 +1,8 @@
 """In-process EASE requests per second on ml-latest-small: one thread, no HTTP, no registry.
 
-The same path a served new-user request takes after parsing (key lookup, one model call,
-exclusions and top-k), called in a loop with histories of 1 to 25 movies drawn from real users.
+The same path a served new-user request takes after parsing (key lookup, then the history's
+weight rows added up, ranked and counted in one compiled call), called in a loop with histories
+of 1 to --longest (25) movies drawn from real users.
 What it isolates is scoring and ranking, the cost issue 11 item 5 is about. Requests per CPU
 second (the loop's process time) stay comparable on a busy machine, where wall time does not:
 
