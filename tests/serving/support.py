@@ -20,7 +20,7 @@ import uvicorn
 from segue.data.interactions import Interactions
 from segue.data.song_parser import parse_songs
 from segue.models.base import create_model
-from segue.serving.http_protocol import HTTP_PROTOCOL
+from segue.serving import HTTP_PROTOCOL
 from segue.serving.recommender import ModelVersion
 from segue.settings import Settings, load_settings
 from segue.tracking.package import ModelPackage, histories_by_id

@@ -20,6 +20,7 @@ import typer
 
 from segue.cli.context import fail, get_context, print_wide
 from segue.cli.lifecycle import pipeline_table
+from segue.serving import HTTP_PROTOCOL
 from segue.tracking.stores import absolute_store
 
 if TYPE_CHECKING:
@@ -93,8 +94,6 @@ def demo(
 
     import uvicorn
 
-    from segue.serving.http_protocol import HTTP_PROTOCOL
-
     bind_port = port or settings.serving.port
     if traffic:
         url = f"http://{LOOPBACK}:{bind_port}"
@@ -130,8 +129,6 @@ class BackgroundServer:
 
     def __init__(self, app: Any, host: str, port: int) -> None:
         import uvicorn
-
-        from segue.serving.http_protocol import HTTP_PROTOCOL
 
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", http=HTTP_PROTOCOL)
         self.server = uvicorn.Server(config)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from segue.cli.context import get_context
+from segue.serving import HTTP_PROTOCOL
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +39,6 @@ def serve(
     import uvicorn
 
     from segue.serving.app import SETTINGS_ENVIRONMENT_VARIABLE, create_app
-    from segue.serving.http_protocol import HTTP_PROTOCOL
 
     settings = get_context(ctx).settings()
     bind_host = host or settings.serving.host

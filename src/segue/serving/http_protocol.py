@@ -13,10 +13,6 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# What `segue serve` and every other uvicorn server of Segue's runs (uvicorn's ``http`` option;
-# worker processes import it by name).
-HTTP_PROTOCOL = "segue.serving.http_protocol:CoalescingHttpToolsProtocol"
-
 
 class CoalescingTransport:
     """A transport that sends the writes of one event-loop step as one write of the transport
