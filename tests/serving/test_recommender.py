@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from segue.ranking.ban_list import BanList
+from segue.serving import recommender
 from segue.serving.recommender import ListRules, ModelVersion, ScoreRows, ServingModel
 
 from .support import next_song_package, user_items_package
@@ -89,3 +90,15 @@ def test_ease_lists_from_summed_weight_rows_are_the_lists_of_the_general_path() 
     assert fast[1].unmatched == ["unknown"] and fast[1].removed.ban_list == 2
     assert [entry.item for entry in fast[1].items][:1] == [plain.items[2].item]
     assert len(fast[4].items) == 15  # all but the 15 heard (the two banned among them)
+
+
+def test_quick_lists_are_the_served_lists_within_the_cell_budget(monkeypatch) -> None:
+    model = ServingModel("user-items", VERSION, user_items_package("ease"), 85.0)
+    keys = list(model.keys)
+    request = model.history_request(keys[:3], 5, ListRules())
+    assert model.quick_list(request) == model.recommend(request)
+    # A known user's row comes from the score cache (the general path): not quick.
+    assert model.quick_list(model.user_request("3", 5, ListRules())) is None
+    monkeypatch.setattr(recommender, "QUICK_LIST_CELLS", 2 * len(keys))
+    assert model.quick_list(request) is None  # 3 rows over a budget of 2
+    assert model.quick_list(model.history_request(keys[:2], 5, ListRules())) is not None

@@ -4,7 +4,8 @@
 Answering a list is two steps. ``accept_*`` checks the request against the profile's limits
 and takes the task's model: a ``ProblemError`` here names the invalid field (422) or says that
 no model is serving (503), and nothing was computed yet. ``serve_list`` then scores the accepted
-request in the task's scoring queue and returns the ``RecommendationResponse`` JSON as bytes;
+request (in the task's scoring queue, or on the event loop when that is cheaper:
+``RequestContext.recommend``) and returns the ``RecommendationResponse`` JSON as bytes;
 an error there is a bug. Every served list passes through ``serve_list``: it is the one place
 where what was served is counted in the metrics and handed to the event log (a ``ServedList``
 of references the response already holds; the log's writer thread turns it into rows).
@@ -57,6 +58,7 @@ class AcceptedList(NamedTuple):
     input_size: int | None = None  # songs or keys sent; None: the length of the history scored
     user_id: str | None = None
     known_user: bool | None = None  # None: not a user route; else decided from the fallback
+    keyed: bool = False  # ``build`` looks item keys up, matching no free text (``recommend``)
 
 
 def accept_next_songs(state: ServingState, body: NextSongsRequest) -> AcceptedList:
@@ -83,6 +85,7 @@ def accept_user(state: ServingState, user_id: str, k: int | None) -> AcceptedLis
         length,
         user_id=user_id,
         known_user=True,
+        keyed=True,
     )
 
 
@@ -98,6 +101,7 @@ def accept_history(state: ServingState, body: HistoryRequest) -> AcceptedList:
         k,
         len(keys),
         known_user=False,
+        keyed=True,
     )
 
 
@@ -108,13 +112,14 @@ def accept_similar(context: RequestContext, item: int, k: int) -> AcceptedList:
         SIMILAR_ITEMS.path,
         k,
         1,
+        keyed=True,
     )
 
 
 async def serve_list(accepted: AcceptedList) -> bytes:
     """Score an accepted request and return its ``RecommendationResponse`` JSON."""
     started = time.perf_counter()
-    result = await accepted.context.recommend(accepted.build)
+    result = await accepted.context.recommend(accepted.build, keyed=accepted.keyed)
     return _list_json(accepted, result, started)
 
 

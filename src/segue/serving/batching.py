@@ -4,7 +4,9 @@ by one model call in a worker thread and handed back with one event-loop wake-up
 Why batches: with the GIL, a thread hop per request (wake a worker, hand back the answer) costs
 about as much as scoring a request, and two threads trading the GIL for every request slow the
 event loop too. A worker that takes every request waiting makes both costs shrink with load,
-while the event loop still never scores, so one slow request cannot stall the others' I/O.
+while the event loop scores nothing that could take long, so one slow request cannot stall the
+others' I/O (lists cheaper than the hop itself are answered on the loop:
+``RequestContext.recommend``).
 
 A batch is answered in slices: its requests are prepared (matched) one after another, and once
 preparing has taken ``PREPARE_SLICE_SECONDS`` the ones prepared so far are scored and answered

@@ -121,12 +121,24 @@ class RequestContext:
         return await self.state.off_loop(self.model.task, function, *args)
 
     async def recommend(
-        self, prepare: Callable[[ServingModel, ListRules], ListRequest]
+        self, prepare: Callable[[ServingModel, ListRules], ListRequest], *, keyed: bool = False
     ) -> Recommendation:
-        """The list for the request ``prepare(model, rules)`` builds, from the scoring queue."""
-        return await self.state.scoring[self.model.task].recommend(
-            self.model, partial(prepare, self.model, self.rules)
-        )
+        """The list for the request ``prepare(model, rules)`` builds.
+
+        ``keyed``: ``prepare`` only looks keys up (microseconds, bounded by the request's size
+        limit), so it runs here, and a list the model answers quickly
+        (``ServingModel.quick_list``) is answered here too: the hop to the scoring thread and
+        back would cost more than the list. Everything else is prepared and scored in the
+        task's scoring queue.
+        """
+        queue = self.state.scoring[self.model.task]
+        if not keyed:
+            return await queue.recommend(self.model, partial(prepare, self.model, self.rules))
+        request = prepare(self.model, self.rules)
+        listed = self.model.quick_list(request)
+        if listed is not None:
+            return listed
+        return await queue.recommend(self.model, lambda: request)
 
 
 def request_context(state: ServingState, task: str) -> RequestContext:
