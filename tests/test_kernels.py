@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from segue._kernels import add_rows, rank_row_sum, top_k_rows
+from segue._kernels import add_rows, rank_row, rank_row_sum, top_k_rows
 
 
 @pytest.mark.parametrize("count", [1, 7, 8, 9, 17, 40])
@@ -121,3 +121,16 @@ def test_rank_row_sum_lists_counts_and_refuses_what_it_cannot_read() -> None:
         rank_row_sum(weights, history, excluded, 1, banned, np.array([3, 1]))
     with pytest.raises(IndexError, match="banned_items reach outside the 4 items"):
         rank_row_sum(weights, history, excluded, 1, banned, np.array([4]))
+
+
+def test_rank_row_ranks_a_row_as_given_and_refuses_what_it_cannot_read() -> None:
+    row = np.array([0, 3, 3, 6], np.float32)  # the sum rank_row_sum's test adds up
+    history, excluded = np.array([1, 0, 1, 9]), np.array([2, -1])
+    banned = np.array([False, False, False, True])
+    assert rank_row(row, history, excluded, 1, banned, np.array([3])) == ([], [], 2, 1, 1)
+    assert rank_row(row, history, NOTHING, 2, None, None) == ([3, 2], [6.0, 3.0], 1, 0, 0)
+    assert rank_row(np.full(4, np.nan, np.float32), history, NOTHING, 2, None, None) is None
+    with pytest.raises(TypeError, match="row must be a 1-D C-contiguous array"):
+        rank_row(row[None, :], history, excluded, 1, None, None)
+    with pytest.raises(ValueError, match="banned has 3 entries, the row 4"):
+        rank_row(row, history, excluded, 1, banned[:3].copy(), np.array([3]))

@@ -1,7 +1,8 @@
 /* Compiled loops for the per-request costs of serving a list that NumPy cannot make cheap:
  * adding up a short history's weight rows, and picking the k best of a row of scores, leaving
  * out the items a request excluded or the ban list bans; and both at once, with the counts of
- * what each rule left out, for models whose scores are sums of weight rows (rank_row_sum).
+ * what each rule left out, for models whose scores are sums of weight rows (rank_row_sum) and
+ * for score rows already computed (rank_row).
  *
  * In NumPy both cost one call per weight row, or a masked copy, a partition and a sort per row:
  * for one request on a 9,724-item catalogue, about 150 microseconds of calls around 40 of
@@ -371,28 +372,36 @@ PyDoc_STRVAR(rank_row_sum_doc,
 "has no finite score. weights: (n, n) float32; history, excluded: int64; banned: n booleans or\n"
 "None; banned_items: the ascending indices banned marks (ignored when banned is None).");
 
-static PyObject *rank_row_sum(PyObject *self, PyObject *args)
+PyDoc_STRVAR(rank_row_doc,
+"rank_row(row, history, excluded, k, banned, banned_items)\n--\n\n"
+"rank_row_sum for a score row already computed (n float32 scores, e.g. a known user's, kept):\n"
+"the same list and counts, the history left out and counted but not added up.");
+
+/* rank_row_sum (summed: the first argument is the square weights) and rank_row (the first
+ * argument is the score row itself). */
+static PyObject *rank(PyObject *args, int summed)
 {
-    PyObject *weights_obj, *history_obj, *excluded_obj, *banned_obj, *banned_items_obj;
+    PyObject *first_obj, *history_obj, *excluded_obj, *banned_obj, *banned_items_obj;
     PyObject *result = NULL, *items_list = NULL, *scores_list = NULL;
     Py_ssize_t k;
-    Py_buffer weights = {0}, history = {0}, excluded = {0}, banned = {0}, banned_items = {0};
+    Py_buffer first = {0}, history = {0}, excluded = {0}, banned = {0}, banned_items = {0};
     char *scratch = NULL;
-    if (!PyArg_ParseTuple(args, "OOOnOO:rank_row_sum", &weights_obj, &history_obj, &excluded_obj,
-                          &k, &banned_obj, &banned_items_obj))
+    const char *name = summed ? "weights" : "row";
+    if (!PyArg_ParseTuple(args, summed ? "OOOnOO:rank_row_sum" : "OOOnOO:rank_row", &first_obj,
+                          &history_obj, &excluded_obj, &k, &banned_obj, &banned_items_obj))
         return NULL;
-    if (get_array(weights_obj, &weights, 2, 'f', 4, 0, "weights") != 0
+    if (get_array(first_obj, &first, summed ? 2 : 1, 'f', 4, 0, name) != 0
         || get_array(history_obj, &history, 1, 'q', 8, 0, "history") != 0
         || get_array(excluded_obj, &excluded, 1, 'q', 8, 0, "excluded") != 0
         || (banned_obj != Py_None
             && (get_array(banned_obj, &banned, 1, '?', 1, 0, "banned") != 0
                 || get_array(banned_items_obj, &banned_items, 1, 'q', 8, 0, "banned_items") != 0)))
         goto done;
-    Py_ssize_t n = weights.shape[1], m = history.shape[0], e = excluded.shape[0];
+    Py_ssize_t n = first.shape[summed ? 1 : 0], m = history.shape[0], e = excluded.shape[0];
     Py_ssize_t nb = banned_items.buf == NULL ? 0 : banned_items.shape[0];
     const int64_t *banned_list = banned_items.buf;
-    if (weights.shape[0] != n) {
-        PyErr_Format(PyExc_ValueError, "weights must be square, got %zd x %zd", weights.shape[0], n);
+    if (summed && first.shape[0] != n) {
+        PyErr_Format(PyExc_ValueError, "weights must be square, got %zd x %zd", first.shape[0], n);
         goto done;
     }
     if (k < 0) {
@@ -400,8 +409,8 @@ static PyObject *rank_row_sum(PyObject *self, PyObject *args)
         goto done;
     }
     if (banned.buf != NULL && banned.shape[0] != n) {
-        PyErr_Format(PyExc_ValueError, "banned has %zd entries, the weight rows %zd", banned.shape[0],
-                     n);
+        PyErr_Format(PyExc_ValueError, "banned has %zd entries, the %s %zd", banned.shape[0],
+                     summed ? "weight rows" : "row", n);
         goto done;
     }
     for (Py_ssize_t i = 1; i < nb; i++) {
@@ -414,9 +423,10 @@ static PyObject *rank_row_sum(PyObject *self, PyObject *args)
         PyErr_Format(PyExc_IndexError, "banned_items reach outside the %zd items", n);
         goto done;
     }
-    /* One block: the row, the heap's scores, the list, the heap's items, the history, the
-     * excluded items and the two together. */
-    size_t bytes = (size_t)n * sizeof(float) + (size_t)k * sizeof(float)
+    /* One block: the summed row (when summed), the heap's scores, the list, the heap's items,
+     * the history, the excluded items and the two together. */
+    size_t row_floats = summed ? (size_t)n : 0;
+    size_t bytes = (row_floats + (size_t)k) * sizeof(float)
                    + ((size_t)2 * k + 2 * (size_t)m + 2 * (size_t)e) * sizeof(int64_t) + 64;
     scratch = PyMem_RawMalloc(bytes);
     if (scratch == NULL) {
@@ -425,15 +435,18 @@ static PyObject *rank_row_sum(PyObject *self, PyObject *args)
     }
     int64_t *listed = (int64_t *)scratch, *heap_items = listed + k, *seen = heap_items + k;
     int64_t *skip_out = seen + m, *both = skip_out + e;
-    float *row = (float *)(both + m + e), *heap_scores = row + n;
+    float *heap_scores = (float *)(both + m + e), *summed_row = heap_scores + k;
+    const float *row = summed ? summed_row : first.buf;
     Py_ssize_t h, x, s, found = 0, seen_count = 0, excluded_count = 0, banned_count = 0;
     int finite = 0;
     Py_BEGIN_ALLOW_THREADS
     h = distinct_valid(history.buf, m, n, seen);
     x = distinct_valid(excluded.buf, e, n, skip_out);
     s = merge_distinct(seen, h, skip_out, x, both);
-    memset(row, 0, (size_t)n * sizeof(float));
-    add_rows_loop(weights.buf, n, seen, h, row);
+    if (summed) {
+        memset(summed_row, 0, (size_t)n * sizeof(float));
+        add_rows_loop(first.buf, n, seen, h, summed_row);
+    }
     for (Py_ssize_t j = 0; j < n && !finite; j++)
         finite = isfinite(row[j]);
     if (finite) {
@@ -473,7 +486,7 @@ done:
     Py_XDECREF(items_list);
     Py_XDECREF(scores_list);
     PyMem_RawFree(scratch);
-    PyBuffer_Release(&weights);
+    PyBuffer_Release(&first);
     PyBuffer_Release(&history);
     PyBuffer_Release(&excluded);
     PyBuffer_Release(&banned);
@@ -481,10 +494,21 @@ done:
     return result;
 }
 
+static PyObject *rank_row_sum(PyObject *self, PyObject *args)
+{
+    return rank(args, 1);
+}
+
+static PyObject *rank_row(PyObject *self, PyObject *args)
+{
+    return rank(args, 0);
+}
+
 static PyMethodDef methods[] = {
     {"add_rows", add_rows, METH_VARARGS, add_rows_doc},
     {"top_k_rows", top_k_rows, METH_VARARGS, top_k_rows_doc},
     {"rank_row_sum", rank_row_sum, METH_VARARGS, rank_row_sum_doc},
+    {"rank_row", rank_row, METH_VARARGS, rank_row_doc},
     {NULL, NULL, 0, NULL},
 };
 

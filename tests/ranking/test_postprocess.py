@@ -17,6 +17,7 @@ from segue.ranking.postprocess import (
     rank_items,
     rank_lists,
     rank_lists_counted,
+    rank_score_row,
     rank_weight_row_sum,
 )
 
@@ -254,9 +255,12 @@ def test_a_summed_weight_row_is_ranked_and_counted_as_the_general_path(seed: int
         return
     [general] = rank_lists_counted(scores, [k], ranking, [history], [excluded], ban_list=ban_list)
     assert fast == general
+    # The same row kept from an earlier request (a known user's) ranks the same.
+    assert rank_score_row(scores[0], history, excluded, k, ranking, ban_list) == general
 
 
-def test_a_summed_weight_row_with_no_finite_score_is_left_to_the_general_path() -> None:
+def test_a_row_with_no_finite_score_is_left_to_the_general_path() -> None:
     weights = np.full((3, 3), np.nan, dtype=np.float32)
     ranking = RankingCatalogue(["a", "b", "c"], ["", "", ""], np.ones(3))
     assert rank_weight_row_sum(weights, np.array([0]), np.array([], np.int64), 2, ranking) is None
+    assert rank_score_row(weights[0], np.array([0]), np.array([], np.int64), 2, ranking) is None

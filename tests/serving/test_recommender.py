@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from segue.ranking.ban_list import BanList
 from segue.serving import recommender
@@ -102,3 +103,20 @@ def test_quick_lists_are_the_served_lists_within_the_cell_budget(monkeypatch) ->
     monkeypatch.setattr(recommender, "QUICK_LIST_CELLS", 2 * len(keys))
     assert model.quick_list(request) is None  # 3 rows over a budget of 2
     assert model.quick_list(model.history_request(keys[:2], 5, ListRules())) is not None
+
+
+@pytest.mark.parametrize("algorithm", ["item-knn", "ease"])
+def test_known_users_lists_from_kept_rows_are_the_lists_of_the_general_path(algorithm) -> None:
+    model = ServingModel("user-items", VERSION, user_items_package(algorithm), 85.0)
+    keys = list(model.keys)
+    bans = ListRules(ban_list=BanList(keys=frozenset(keys[:4]), artists=frozenset()))
+    requests = [
+        model.user_request(user, k, rules)
+        for user in ("1", "3")
+        for k, rules in ((5, ListRules()), (3, bans), (40, bans))
+    ]
+    assert all(model._listed(request) is None for request in requests)  # nothing kept yet
+    general = model.recommend_many(requests)  # scores and keeps both users' rows
+    assert all(model._listed(request) is not None for request in requests)
+    assert model.recommend_many(requests) == general
+    assert any(result.removed.ban_list for result in general)

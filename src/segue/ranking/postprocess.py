@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from segue._kernels import rank_row_sum
+from segue._kernels import rank_row, rank_row_sum
 from segue.data.song_aliases import artist_key
 from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
 from segue.ranking.base_rows import BaseRows, top_k_base_rows
@@ -318,13 +318,39 @@ def rank_weight_row_sum(
     some thirty NumPy calls around it, most of a served list's cost. Same list, same counts
     (tested). None when the row has no finite score: the general path falls back.
     """
+    return _ranked_by(rank_row_sum, weights, history, excluded, k, catalogue, ban_list)
+
+
+def rank_score_row(
+    row: np.ndarray,
+    history: np.ndarray,
+    excluded: np.ndarray,
+    k: int,
+    catalogue: RankingCatalogue,
+    ban_list: BanList = EMPTY_BAN_LIST,
+) -> RankedList | None:
+    """``rank_weight_row_sum`` for a float32 score row already computed (a known user's, kept
+    between requests): ranked and counted in one compiled call. Same list, same counts as
+    ``rank_lists_counted`` (tested); None when the row has no finite score."""
+    return _ranked_by(rank_row, row, history, excluded, k, catalogue, ban_list)
+
+
+def _ranked_by(
+    kernel: Callable[..., tuple[list[int], list[float], int, int, int] | None],
+    scores: np.ndarray,
+    history: np.ndarray,
+    excluded: np.ndarray,
+    k: int,
+    catalogue: RankingCatalogue,
+    ban_list: BanList,
+) -> RankedList | None:
     banned = catalogue.banned(ban_list) if ban_list else None
     banned_items = catalogue.banned_items(ban_list) if ban_list else None
-    listed = rank_row_sum(weights, history, excluded, k, banned, banned_items)
+    listed = kernel(scores, history, excluded, k, banned, banned_items)
     if listed is None:
         return None
-    items, scores, seen, excluded_count, banned_count = listed
-    ranked = [RankedItem(item, score) for item, score in zip(items, scores, strict=True)]
+    items, item_scores, seen, excluded_count, banned_count = listed
+    ranked = [RankedItem(item, score) for item, score in zip(items, item_scores, strict=True)]
     return RankedList(ranked, RemovedItems(seen, excluded_count, banned_count))
 
 

@@ -8,6 +8,7 @@ pipeline of ``segue.ranking.postprocess``.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from segue.ranking.postprocess import (
     RankedList,
     RemovedItems,
     rank_lists_counted,
+    rank_score_row,
     rank_weight_row_sum,
 )
 from segue.serving.matching import MatchBudget, SongMatcher
@@ -193,8 +195,9 @@ class ServingModel:
         """The lists for a batch of requests, with one model call for every history it scores.
 
         Scoring a batch together costs far less per list than one call each; the lists are the
-        same as one request at a time. Lists read from a batch table, and new histories of a
-        model whose scores are sums of weight rows, skip the batch's model call.
+        same as one request at a time. Lists read from a batch table, known users' kept score
+        rows and new histories of a model whose scores are sums of weight rows skip the batch's
+        model call.
         """
         listed = [self._listed(request) for request in requests]
         rest = [request for request, done in zip(requests, listed, strict=True) if done is None]
@@ -205,18 +208,15 @@ class ServingModel:
 
     def quick_list(self, request: ListRequest) -> Recommendation | None:
         """The list when answering it costs no more than a hop to the scoring queue would: read
-        from the batch table, or summed from at most ``QUICK_LIST_CELLS`` weight-row entries in
-        one compiled call. None for a request the scoring queue must score."""
-        if (
-            request.precomputed is None
-            and len(request.history) * len(self.keys) > QUICK_LIST_CELLS
-        ):
-            return None
-        return self._listed(request)
+        from the batch table, or ranked in one compiled call from at most ``QUICK_LIST_CELLS``
+        scores or weight-row entries. None for a request the scoring queue must score."""
+        return self._listed(request, QUICK_LIST_CELLS)
 
-    def _listed(self, request: ListRequest) -> Recommendation | None:
-        """The list read from the batch table, or scored and ranked in one compiled call
-        (``rank_weight_row_sum``); None for a request that needs the general path."""
+    def _listed(self, request: ListRequest, max_cells: float = math.inf) -> Recommendation | None:
+        """The list read from the batch table, or ranked in one compiled call that reads at
+        most ``max_cells`` entries: a known user's kept score row (``rank_score_row``), or a
+        new history's weight rows added up (``rank_weight_row_sum``). None for a request that
+        needs the general path."""
         if request.precomputed is not None:
             return Recommendation(
                 list(request.precomputed.items),
@@ -224,21 +224,27 @@ class ServingModel:
                 history=request.history,
                 excluded=request.exclude,
             )
-        if (
-            self._row_weights is None
-            or len(request.history) == 0
-            or request.known_user is not None  # their score rows are cached
-            or request.rules.config.needs_pool
-        ):
+        if len(request.history) == 0 or request.rules.config.needs_pool:
             return None
-        ranked = rank_weight_row_sum(
-            self._row_weights,
-            request.history,
-            request.exclude,
-            request.k,
-            self.catalogue,
-            request.rules.ban_list,
-        )
+        rules, n_items = request.rules, len(self.keys)
+        if request.known_user is not None:
+            row = self._known_scores.get(request.known_user)
+            if row is None or row.dtype != np.float32 or n_items > max_cells:
+                return None  # scored (and kept) by the general path
+            ranked = rank_score_row(
+                row, request.history, request.exclude, request.k, self.catalogue, rules.ban_list
+            )
+        elif self._row_weights is not None and len(request.history) * n_items <= max_cells:
+            ranked = rank_weight_row_sum(
+                self._row_weights,
+                request.history,
+                request.exclude,
+                request.k,
+                self.catalogue,
+                rules.ban_list,
+            )
+        else:
+            return None
         if ranked is None:
             return None
         return Recommendation(
