@@ -121,6 +121,38 @@ def test_a_served_list_becomes_one_list_row_and_one_row_per_item(tmp_path: Path)
     ]
 
 
+def test_lists_of_two_catalogues_in_one_part_name_each_items_from_its_own(tmp_path: Path) -> None:
+    # A hot reload between two lists: the same indices name other songs in the new catalogue.
+    reloaded_keys, reloaded_artists = KEYS[::-1], ARTISTS[::-1]
+    writer = EventWriter(tmp_path, flush_seconds=60)
+    writer.start()
+    for number, catalogue in enumerate([KEYS, reloaded_keys, reloaded_keys, KEYS]):
+        artists = ARTISTS if catalogue is KEYS else reloaded_artists
+        items = [] if number == 2 else [RankedItem(3, 0.75), RankedItem(2, 0.5)]
+        assert writer.submit_list(
+            served(f"r{number}", keys=catalogue, artists=artists, items=items, input_items=[0])
+        )
+    writer.close()
+    log = read_event_log(tmp_path)
+    lists = log.lists.sort_values("recommendation_id")
+    assert [list(keys) for keys in lists["input_items"]] == [
+        ["iu|palette"],
+        ["coldplay|yellow"],
+        ["coldplay|yellow"],
+        ["iu|palette"],
+    ]
+    assert [list(keys) for keys in lists["excluded_items"]] == [
+        ["iu|blueming", "bts|butter"], ["bts|butter", "iu|blueming"],
+        ["bts|butter", "iu|blueming"], ["iu|blueming", "bts|butter"],
+    ]  # fmt: skip
+    items = log.items.sort_values(["recommendation_id", "position"])
+    assert items[["recommendation_id", "item", "artist", "position"]].values.tolist() == [
+        ["r0", "coldplay|yellow", "Coldplay", 1], ["r0", "bts|butter", "BTS", 2],
+        ["r1", "iu|palette", "IU", 1], ["r1", "iu|blueming", "IU", 2],
+        ["r3", "coldplay|yellow", "Coldplay", 1], ["r3", "bts|butter", "BTS", 2],
+    ]  # fmt: skip
+
+
 def test_user_ids_are_hashed_when_asked_and_lists_fall_in_their_hour(tmp_path: Path) -> None:
     writer = EventWriter(tmp_path, hash_user_ids=True)
     writer.submit_list(served("a", user_id="42", task="user-items", known_user=True))

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -207,6 +208,7 @@ class EventWriter:
         self._built: dict[str, list[pa.Table]] = {"lists": [], "items": []}
         self._built_lists = 0
         self._built_feedback: list[_FeedbackBatch] = []
+        self._keys, self._artists = _Texts(), _Texts()  # the catalogues' texts, kept as Arrow
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -301,7 +303,11 @@ class EventWriter:
 
     def _build_lists(self, lists: list[ServedList]) -> None:
         # Both tables before either is kept: a chunk that fails is dropped whole.
-        rows = list_table(lists, self.hash_user_ids), item_table(lists, self.hash_user_ids)
+        hashed = self.hash_user_ids
+        rows = (
+            list_table(lists, hashed, self._keys),
+            item_table(lists, hashed, self._keys, self._artists),
+        )
         self._built["lists"].append(rows[0])
         self._built["items"].append(rows[1])
         self._built_lists += len(lists)
@@ -372,8 +378,79 @@ def _milliseconds(seconds: Iterable[float]) -> pa.Array:
     return pa.array([round(value * 1000) for value in seconds], pa.int64()).cast(TIMESTAMP)
 
 
-def list_table(lists: Sequence[ServedList], hash_user_ids: bool = False) -> pa.Table:
-    """The ``lists`` rows of served lists."""
+class _Texts:
+    """Catalogue texts (keys or artists) as an Arrow array, built once per catalogue the writer
+    sees: the texts of a chunk's items are then taken in one compiled call, instead of a Python
+    lookup and conversion per item. The last few catalogues are kept (a hot reload brings a new
+    one; a chunk may straddle it)."""
+
+    KEPT = 4
+
+    def __init__(self) -> None:
+        self._arrays: dict[int, tuple[Sequence[str], pa.Array]] = {}
+
+    def take(self, runs: list[tuple[Sequence[str], int]], indices: np.ndarray) -> pa.Array:
+        """The texts of ``indices``, the first items of each run from that run's catalogue."""
+        chunks, start = [], 0
+        for texts, count in runs:
+            chunk = pa.array(indices[start : start + count], pa.int64())
+            chunks.append(self._array(texts).take(chunk))
+            start += count
+        if not chunks:
+            return pa.array([], pa.string())
+        return chunks[0] if len(chunks) == 1 else pa.concat_arrays(chunks)
+
+    def _array(self, texts: Sequence[str]) -> pa.Array:
+        kept = self._arrays.get(id(texts))
+        if kept is not None and kept[0] is texts:
+            return kept[1]
+        array = pa.array(texts, pa.string())
+        if len(self._arrays) >= self.KEPT:
+            del self._arrays[next(iter(self._arrays))]
+        self._arrays[id(texts)] = (texts, array)  # the reference keeps the id from being reused
+        return array
+
+
+def _runs(
+    lists: Sequence[ServedList],
+    catalogue: Callable[[ServedList], Sequence[str]],
+    counts: np.ndarray,
+) -> list[tuple[Sequence[str], int]]:
+    """The catalogue (``catalogue(list)``) of each run of consecutive lists that share one, with
+    the run's number of items (``counts``, per list): usually one run, a hot reload makes two."""
+    if not lists:
+        return []
+    first = catalogue(lists[0])
+    if all(catalogue(served) is first for served in lists):
+        return [(first, int(counts.sum()))]
+    runs: list[tuple[Sequence[str], int]] = []
+    for served, count in zip(lists, counts.tolist(), strict=True):
+        texts = catalogue(served)
+        if runs and runs[-1][0] is texts:
+            runs[-1] = (texts, runs[-1][1] + count)
+        else:
+            runs.append((texts, count))
+    return runs
+
+
+def _text_lists(
+    lists: Sequence[ServedList], column: Callable[[ServedList], Sequence[int]], texts: _Texts
+) -> pa.Array:
+    """A list-of-strings column: each list's items (``column(list)``) as catalogue keys."""
+    values = [column(served) for served in lists]
+    counts = np.fromiter(map(len, values), np.int64, len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    indices = np.concatenate(values) if values else np.zeros(0)
+    keys = texts.take(_runs(lists, lambda s: s.keys, counts), indices.astype(np.int64))
+    return pa.ListArray.from_arrays(pa.array(offsets), keys)
+
+
+def list_table(
+    lists: Sequence[ServedList], hash_user_ids: bool = False, texts: _Texts | None = None
+) -> pa.Table:
+    """The ``lists`` rows of served lists (``texts``: the writer's kept catalogue keys)."""
+    texts = _Texts() if texts is None else texts
     return pa.table(
         {
             "recommendation_id": [s.recommendation_id for s in lists],
@@ -394,32 +471,44 @@ def list_table(lists: Sequence[ServedList], hash_user_ids: bool = False) -> pa.T
             "removed_seen": [s.removed.seen for s in lists],
             "removed_artist_cap": [s.removed.artist_cap for s in lists],
             "latency_ms": [s.latency_ms for s in lists],
-            "input_items": [[s.keys[int(i)] for i in s.input_items] for s in lists],
+            "input_items": _text_lists(lists, lambda s: s.input_items, texts),
             "known_user": [s.known_user for s in lists],
-            "excluded_items": [[s.keys[int(i)] for i in s.excluded_items] for s in lists],
+            "excluded_items": _text_lists(lists, lambda s: s.excluded_items, texts),
         },
         schema=LIST_SCHEMA,
     )
 
 
-def item_table(lists: Sequence[ServedList], hash_user_ids: bool = False) -> pa.Table:
-    """The ``items`` rows of served lists: one per item, position 1 first."""
-    counts = [len(s.items) for s in lists]
+def item_table(
+    lists: Sequence[ServedList],
+    hash_user_ids: bool = False,
+    keys: _Texts | None = None,
+    artists: _Texts | None = None,
+) -> pa.Table:
+    """The ``items`` rows of served lists: one per item, position 1 first (``keys``,
+    ``artists``: the writer's kept catalogue texts)."""
+    keys = _Texts() if keys is None else keys
+    artists = _Texts() if artists is None else artists
+    counts = np.fromiter((len(s.items) for s in lists), np.int64, len(lists))
+    items = np.array([e.item for s in lists for e in s.items], dtype=np.int64)
+    # Each item row's list, for the columns that repeat the list's values.
+    of_list = pa.array(np.repeat(np.arange(len(lists)), counts))
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
 
-    def repeat(values: Iterable[Any]) -> list[Any]:
-        return [value for value, count in zip(values, counts, strict=True) for _ in range(count)]
+    def repeat(values: Iterable[Any], kind: pa.DataType) -> pa.Array:
+        return pa.array(list(values), kind).take(of_list)
 
     return pa.table(
         {
-            "recommendation_id": repeat(s.recommendation_id for s in lists),
-            "served_at": _milliseconds(repeat(s.served_at for s in lists)),
-            "task": repeat(s.task for s in lists),
-            "model_version": repeat(s.model_version for s in lists),
-            "user_id": repeat(_user(s.user_id, hash_user_ids) for s in lists),
-            "item": [s.keys[e.item] for s in lists for e in s.items],
-            "artist": [s.artists[e.item] for s in lists for e in s.items],
+            "recommendation_id": repeat((s.recommendation_id for s in lists), pa.string()),
+            "served_at": _milliseconds(s.served_at for s in lists).take(of_list),
+            "task": repeat((s.task for s in lists), pa.string()),
+            "model_version": repeat((s.model_version for s in lists), pa.string()),
+            "user_id": repeat((_user(s.user_id, hash_user_ids) for s in lists), pa.string()),
+            "item": keys.take(_runs(lists, lambda s: s.keys, counts), items),
+            "artist": artists.take(_runs(lists, lambda s: s.artists, counts), items),
             "score": [e.score for s in lists for e in s.items],
-            "position": [p for count in counts for p in range(1, count + 1)],
+            "position": pa.array(np.arange(1, len(items) + 1) - starts, pa.int32()),
         },
         schema=ITEM_SCHEMA,
     )
