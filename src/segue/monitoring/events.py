@@ -208,7 +208,8 @@ class EventWriter:
         self._built: dict[str, list[pa.Table]] = {"lists": [], "items": []}
         self._built_lists = 0
         self._built_feedback: list[_FeedbackBatch] = []
-        self._keys, self._artists = _Texts(), _Texts()  # the catalogues' texts, kept as Arrow
+        # The catalogues' keys and artists as Arrow arrays, kept between chunks.
+        self._keys, self._artists = CatalogueTexts(), CatalogueTexts()
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -378,7 +379,7 @@ def _milliseconds(seconds: Iterable[float]) -> pa.Array:
     return pa.array([round(value * 1000) for value in seconds], pa.int64()).cast(TIMESTAMP)
 
 
-class _Texts:
+class CatalogueTexts:
     """Catalogue texts (keys or artists) as an Arrow array, built once per catalogue the writer
     sees: the texts of a chunk's items are then taken in one compiled call, instead of a Python
     lookup and conversion per item. The last few catalogues are kept (a hot reload brings a new
@@ -434,7 +435,9 @@ def _runs(
 
 
 def _text_lists(
-    lists: Sequence[ServedList], column: Callable[[ServedList], Sequence[int]], texts: _Texts
+    lists: Sequence[ServedList],
+    column: Callable[[ServedList], Sequence[int]],
+    texts: CatalogueTexts,
 ) -> pa.Array:
     """A list-of-strings column: each list's items (``column(list)``) as catalogue keys."""
     values = [column(served) for served in lists]
@@ -447,10 +450,10 @@ def _text_lists(
 
 
 def list_table(
-    lists: Sequence[ServedList], hash_user_ids: bool = False, texts: _Texts | None = None
+    lists: Sequence[ServedList], hash_user_ids: bool = False, texts: CatalogueTexts | None = None
 ) -> pa.Table:
     """The ``lists`` rows of served lists (``texts``: the writer's kept catalogue keys)."""
-    texts = _Texts() if texts is None else texts
+    texts = CatalogueTexts() if texts is None else texts
     return pa.table(
         {
             "recommendation_id": [s.recommendation_id for s in lists],
@@ -482,13 +485,13 @@ def list_table(
 def item_table(
     lists: Sequence[ServedList],
     hash_user_ids: bool = False,
-    keys: _Texts | None = None,
-    artists: _Texts | None = None,
+    keys: CatalogueTexts | None = None,
+    artists: CatalogueTexts | None = None,
 ) -> pa.Table:
     """The ``items`` rows of served lists: one per item, position 1 first (``keys``,
     ``artists``: the writer's kept catalogue texts)."""
-    keys = _Texts() if keys is None else keys
-    artists = _Texts() if artists is None else artists
+    keys = CatalogueTexts() if keys is None else keys
+    artists = CatalogueTexts() if artists is None else artists
     counts = np.fromiter((len(s.items) for s in lists), np.int64, len(lists))
     items = np.array([e.item for s in lists for e in s.items], dtype=np.int64)
     # Each item row's list, for the columns that repeat the list's values.

@@ -48,9 +48,9 @@ FALLBACK_REASONS = (
 # Known users' score rows are kept up to this much memory per loaded model: a returning user's
 # list then costs a top-k instead of a model call. Their histories only change with a new version.
 KNOWN_USER_CACHE_BYTES = 64 * 1024 * 1024
-# The most weight-row entries a list answered on the event loop may sum (``quick_list``): about
-# 0.3 ms of the benchmark machine's core (103 rows of 9,724 movies), where the hop to the scoring
-# thread and back costs some 60 us of CPU. More is scored in the scoring queue.
+# The most scores or weight-row entries a list answered on the event loop may read
+# (``quick_list``): about 0.3 ms of the benchmark machine's core (103 rows of 9,724 movies), where
+# the hop to the scoring thread and back costs some 60 us of CPU. More goes to the scoring queue.
 QUICK_LIST_CELLS = 1_000_000
 # Entries of a score row read first when looking for a finite score (a model that cannot score
 # a history at all gives a row of NaN; any other row nearly always has one among these).
