@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from segue._kernels import add_rows, rank_row, rank_row_sum, top_k_rows
+from segue._kernels import add_rows, count_runs, rank_row, rank_row_sum, top_k_rows
 
 
 @pytest.mark.parametrize("count", [1, 7, 8, 9, 17, 40])
@@ -134,3 +134,46 @@ def test_rank_row_ranks_a_row_as_given_and_refuses_what_it_cannot_read() -> None
         rank_row(row[None, :], history, excluded, 1, None, None)
     with pytest.raises(ValueError, match="banned has 3 entries, the row 4"):
         rank_row(row, history, excluded, 1, banned[:3].copy(), np.array([3]))
+
+
+def _runs_counted(members, starts, ends, groups, counts):
+    out = np.empty((3, int((ends - starts).sum())), dtype=np.int64)
+    found = count_runs(members, starts, ends, groups, counts, out[0], out[1], out[2])
+    return out[:, :found]
+
+
+def test_count_runs_counts_each_groups_owners_and_leaves_the_scratch_zero() -> None:
+    rng = np.random.default_rng(5)
+    members = rng.integers(0, 40, 500).astype(np.int32)
+    starts = rng.integers(0, 480, 30)
+    ends = starts + rng.integers(0, 20, 30)
+    groups = np.sort(rng.integers(0, 6, 30))
+    counts = np.zeros(40, dtype=np.int32)
+    group, owner, shared = _runs_counted(members, starts, ends, groups, counts)
+    expected = {}
+    for start, end, run_group in zip(starts, ends, groups, strict=True):
+        for member in members[start:end]:
+            expected[(int(run_group), int(member))] = (
+                expected.get((int(run_group), int(member)), 0) + 1
+            )
+    assert dict(zip(zip(group.tolist(), owner.tolist()), shared.tolist())) == expected
+    assert len(group) == len(expected)  # each owner once per group
+    assert not counts.any()
+
+
+def test_count_runs_refuses_what_it_cannot_read_and_leaves_the_scratch_zero() -> None:
+    members = np.array([0, 1, 7, 1], dtype=np.int32)
+    counts = np.zeros(4, dtype=np.int32)
+    one = np.zeros(1, dtype=np.int64)
+    with pytest.raises(IndexError, match="member 7 is outside the 4 owners"):
+        _runs_counted(members, one, np.array([4]), one, counts)
+    assert not counts.any()
+    with pytest.raises(IndexError, match=r"run 0 \[2, 9\) is outside the 4 members"):
+        _runs_counted(members, np.array([2]), np.array([9]), one, counts)
+    with pytest.raises(ValueError, match="groups are not ascending"):
+        _runs_counted(members, np.array([0, 0]), np.array([1, 1]), np.array([1, 0]), counts)
+    with pytest.raises(TypeError, match="members must be a 1-D C-contiguous array of int32"):
+        _runs_counted(members.astype(np.int64), one, one, one, counts)
+    out = np.empty(1, dtype=np.int64)
+    with pytest.raises(ValueError, match="the out arrays hold 1 entries, the runs 2"):
+        count_runs(members, one, np.array([2]), one, counts, out, out, out)

@@ -46,6 +46,7 @@ import pandas as pd
 from rapidfuzz.distance import OSA
 from rapidfuzz.process import cpdist
 
+from segue._kernels import count_runs
 from segue.data.song_parser import KEY_SEPARATOR
 from segue.data.song_text import normalize_name, read_artist_side
 
@@ -200,6 +201,7 @@ class _GramPostings:
         self._offsets = np.zeros(len(self._code_of) + 1, dtype=np.int64)
         np.cumsum(np.bincount(code_array, minlength=len(self._code_of)), out=self._offsets[1:])
         self._max_postings = max(64, int(FREQUENT_GRAM_SHARE * self.n_owners))
+        self._counts = np.zeros(self.n_owners, dtype=np.int32)  # :func:`_count_runs`' scratch
 
     def overlap(
         self, grams: frozenset[str], rarest: int | None = None
@@ -209,7 +211,7 @@ class _GramPostings:
         N-grams in more than ``FREQUENT_GRAM_SHARE`` of the owners are skipped while at least
         ``RAREST_GRAMS_KEPT`` rarer ones remain; with ``rarest`` only that many of the rarest
         grams left are counted (a rare gram says more about a key than a frequent one). The
-        work is that of sorting the postings read: nothing is done per owner of the index.
+        work is one pass over the postings read: nothing is done per owner of the index.
         """
         codes = self._codes(grams)
         if not len(codes):
@@ -229,22 +231,34 @@ class _GramPostings:
         return codes
 
     def _count(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return _distinct_counts(
-            [self._members[self._offsets[c] : self._offsets[c + 1]] for c in codes.tolist()]
+        _, owners, counts = _count_runs(
+            self._members,
+            self._offsets[codes],
+            self._offsets[codes + 1],
+            np.zeros(len(codes), dtype=np.int64),
+            self._counts,
         )
+        order = np.argsort(owners)
+        return owners[order], counts[order]
 
 
-def _distinct_counts(postings_read: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The owners in some posting lists (sorted) and in how many of the lists each is."""
-    postings = np.sort(np.concatenate(postings_read), kind="stable")
-    first = np.empty(len(postings), dtype=bool)
-    first[:1] = True
-    np.not_equal(postings[1:], postings[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    counts = np.empty_like(starts)
-    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
-    counts[-1:] = len(postings) - starts[-1:]
-    return postings[starts].astype(np.int64), counts
+def _count_runs(
+    members: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    groups: np.ndarray,
+    scratch: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group of posting runs ``members[starts[r]:ends[r]]`` (``groups`` ascending), the
+    owners found and in how many of the group's runs each is: (group, owner, count) arrays.
+
+    One compiled pass over the entries read (``_kernels.count_runs``), counting in ``scratch``
+    (one int32 per owner, zero before and after; the call holds the GIL, so threads may share
+    it), instead of sorting them.
+    """
+    out = np.empty((3, int((ends - starts).sum())), dtype=np.int64)
+    found = count_runs(members, starts, ends, groups, scratch, out[0], out[1], out[2])
+    return out[0, :found], out[1, :found], out[2, :found]
 
 
 class _ArtistReach:
@@ -279,6 +293,7 @@ class _ArtistReach:
         self._members = postings._members
         gram_of = np.repeat(np.arange(len(postings._offsets) - 1), np.diff(postings._offsets))
         self._keys = gram_of * len(texts) + self._members
+        self._counts = np.zeros(len(texts), dtype=np.int32)  # :func:`_count_runs`' scratch
 
     def within(self, queries: Sequence[str], threshold: float) -> list[np.ndarray | None]:
         """For each query, the indices (sorted) of the names whose name or "the" + name has a
@@ -324,23 +339,14 @@ class _ArtistReach:
         n_forms = len(self._forms)
         starts = np.searchsorted(self._keys, gram * n_forms + first[query_of])
         ends = np.searchsorted(self._keys, gram * n_forms + last[query_of])
-        sizes = ends - starts
-        if not sizes.sum():
-            return found
-        read = np.repeat(starts - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
-        # (query, form) pairs as one number each; 32 bits sort twice as fast where they fit.
-        pair_type = np.int32 if len(asked) * n_forms < np.iinfo(np.int32).max else np.int64
-        pairs, shared = _distinct_counts(
-            [np.repeat(query_of.astype(pair_type), sizes) * n_forms + self._members[read]]
-        )
+        query, owner, shared = _count_runs(self._members, starts, ends, query_of, self._counts)
         # A form within ``d`` edits shares at least (its or the query's trigrams) - 4 d of them.
         # First a bound per query (the most edits any form read allows it, the unindexed "the"
         # grams counted as shared), which leaves few pairs; then each form's own.
         most_edits = np.floor(allowed * longest + _ROUNDING).astype(np.int64)
         needed_grams, missing_grams = np.array(needed), np.array(missing)
-        query = pairs // n_forms
         kept = shared >= (needed_grams - missing_grams - 4 * most_edits)[query]
-        query, owner, shared = query[kept], pairs[kept] % n_forms, shared[kept]
+        query, owner, shared = query[kept], owner[kept], shared[kept]
         shared += missing_grams[query] * self._is_the_form[owner]
         owner_length = self._lengths[owner]
         edits = np.floor(allowed * np.maximum(owner_length, length[query]) + _ROUNDING)
