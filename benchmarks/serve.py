@@ -36,7 +36,9 @@ The ease table ends with the machine's HTTP floor: a bare uvicorn app answering 
 body, under the same load generator. Throughput moves with the machine (2 workers served 6,314
 EASE requests/s on a machine where the floor was 43,280/s, and 1,443 with nearly the same code on
 one where it was 12,322/s), so the 8,000 requests/s goal of issue 11 item 5, set where the floor was about
-21,000/s, is also printed as the same share of today's floor.
+21,000/s, is also printed as the same share of today's floor. Each row also gives the CPU time (user and
+system) the server's processes spent per request, which moves much less with the machine's speed
+than requests/s does, so rows of different days compare by it.
 
 Goals, per scenario and per Segue worker count: >= 3x the requests per second of `mlflow models
 serve` at concurrency 8, >= 70% of in-process throughput, p99 < 25 ms at concurrency 8; with the
@@ -46,6 +48,7 @@ event log on (ease), >= 90% of the throughput with it off.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -123,14 +126,19 @@ class Measurement:
     p99_ms: float | None
     errors: int
     rates: list[float] | None = None  # every run's requests/s when measured more than once
+    # CPU time (user + system) the server's processes spent per request answered, in
+    # microseconds: unlike requests/s it hardly moves with how fast the machine runs that day,
+    # so runs of different days compare by it.
+    cpu_us: float | None = None
 
     def row(self) -> str:
         def ms(value: float | None) -> str:
             return "-" if value is None else f"{value:.2f}"
 
+        cpu = "-" if self.cpu_us is None else f"{self.cpu_us:,.0f}"
         return (
             f"| {self.system} | {self.concurrency} | {self.requests_per_second:,.0f} | "
-            f"{ms(self.p50_ms)} | {ms(self.p99_ms)} | {self.errors} |"
+            f"{ms(self.p50_ms)} | {ms(self.p99_ms)} | {self.errors} | {cpu} |"
         )
 
 
@@ -562,15 +570,19 @@ def in_process(
     latencies = []
     deadline = time.perf_counter() + seconds
     index = 0
+    cpu_started = time.process_time()
     while time.perf_counter() < deadline:
         started = time.perf_counter()
         body = scenario.bodies[index % len(scenario.bodies)]
         model.recommend(list_request(model, body, rules))
         latencies.append(time.perf_counter() - started)
         index += 1
+    cpu_us = (time.process_time() - cpu_started) / len(latencies) * 1e6
     total = sum(latencies)
     p50, p99 = np.percentile(latencies, [50, 99]) * 1000
-    measured = Measurement("in-process", 1, len(latencies) / total, float(p50), float(p99), 0)
+    measured = Measurement(
+        "in-process", 1, len(latencies) / total, float(p50), float(p99), 0, cpu_us=cpu_us
+    )
     return measured, matched_keys
 
 
@@ -620,14 +632,18 @@ def segue_rows(
             str(workers),
         ]
         base = f"http://127.0.0.1:{port}"
-        with running(command, work, f"{base}/readyz", f"segue serve {workers}"):
+        with running(command, work, f"{base}/readyz", f"segue serve {workers}") as server:
             url = f"{base}{scenario.route}"
             warm_up(url, bodies, WARM_UP_SENDS_PER_WORKER * workers)
             for concurrency in args.concurrency:
-                results.append(load(system, url, bodies, concurrency, args.seconds, args.repeats))
+                results.append(
+                    load(system, url, bodies, concurrency, args.seconds, args.repeats, server)
+                )
                 print(results[-1].row(), flush=True)
             if system == "Segue" and scenario.known_users:
-                known = load(f"{system}, known users (GET)", base, paths, 8, args.seconds)
+                known = load(
+                    f"{system}, known users (GET)", base, paths, 8, args.seconds, 1, server
+                )
                 results.append(known)
                 print(known.row(), flush=True)
     return results
@@ -650,8 +666,8 @@ def bare_uvicorn_row(work: Path, args: argparse.Namespace) -> Measurement:
     paths = work / "bare.paths"
     paths.write_text("/\n")
     base = f"http://127.0.0.1:{port}"
-    with running(command, work, f"{base}/", "bare uvicorn"):
-        return load("bare uvicorn, fixed JSON", base, paths, 8, args.seconds, args.repeats)
+    with running(command, work, f"{base}/", "bare uvicorn") as server:
+        return load("bare uvicorn, fixed JSON", base, paths, 8, args.seconds, args.repeats, server)
 
 
 def mlflow_rows(settings, champion, work: Path, bodies: Path, args) -> list[Measurement]:
@@ -677,11 +693,19 @@ def mlflow_rows(settings, champion, work: Path, bodies: Path, args) -> list[Meas
     }
     results = []
     ready = f"http://127.0.0.1:{port}/ping"
-    with running(command, work, ready, "mlflow models serve", environment):
+    with running(command, work, ready, "mlflow models serve", environment) as server:
         for concurrency in args.concurrency:
             url = f"http://127.0.0.1:{port}/invocations"
             results.append(
-                load("mlflow models serve", url, bodies, concurrency, args.seconds, args.repeats)
+                load(
+                    "mlflow models serve",
+                    url,
+                    bodies,
+                    concurrency,
+                    args.seconds,
+                    args.repeats,
+                    server,
+                )
             )
             print(results[-1].row(), flush=True)
     return results
@@ -717,6 +741,18 @@ class running:
             time.sleep(0.5)
         self.__exit__(None, None, None)
         raise RuntimeError(f"{self.name} was not ready within {START_SECONDS:.0f} s")
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the server and every process it started, so far."""
+        import psutil
+
+        total = 0.0
+        root = psutil.Process(self.process.pid)
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
 
     def __exit__(self, *exc) -> None:
         self.process.terminate()
@@ -759,19 +795,31 @@ def warm_up(url: str, bodies: Path, sends: int, concurrency: int = 8) -> None:
 
 
 def load(
-    system: str, url: str, bodies: Path, concurrency: int, seconds: float, repeats: int = 1
+    system: str,
+    url: str,
+    bodies: Path,
+    concurrency: int,
+    seconds: float,
+    repeats: int = 1,
+    server: running | None = None,
 ) -> Measurement:
     """Requests per second and latency of ``url`` under ``concurrency`` open connections, the
     run of median throughput of ``repeats`` runs (each opens new connections: with several
-    worker processes the kernel splits them between the workers at random, 4/4 or 8/0 alike).
+    worker processes the kernel splits them between the workers at random, 4/4 or 8/0 alike),
+    and the CPU time ``server``'s processes spent per request in that run.
 
     ``bodies`` holds one JSON body per line (POST), or one path per line when it ends in
     ``.paths`` (GET, ``url`` being the server's base URL).
     """
-    runs = sorted(
-        (load_once(system, url, bodies, concurrency, seconds) for _ in range(max(1, repeats))),
-        key=lambda run: run.requests_per_second,
-    )
+    runs = []
+    for _ in range(max(1, repeats)):
+        cpu_started = None if server is None else server.cpu_seconds()
+        run = load_once(system, url, bodies, concurrency, seconds)
+        if cpu_started is not None and run.requests_per_second > 0:
+            spent = server.cpu_seconds() - cpu_started
+            run.cpu_us = spent / (run.requests_per_second * seconds) * 1e6
+        runs.append(run)
+    runs.sort(key=lambda run: run.requests_per_second)
     kept = runs[len(runs) // 2]
     if len(runs) > 1:
         kept.rates = [run.requests_per_second for run in runs]
@@ -883,8 +931,8 @@ def report(outcome: Outcome, args: argparse.Namespace) -> None:
         f"\nServing {outcome.summary}; k={K}, {args.seconds:.0f} s per run, load from "
         f"{generator}, {os.cpu_count()} cores, load average {load_average}\n"
     )
-    print("| system | concurrency | requests/s | p50 ms | p99 ms | errors |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print("| system | concurrency | requests/s | p50 ms | p99 ms | errors | CPU us/request |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for result in outcome.results:
         print(result.row())
     print()
@@ -926,6 +974,11 @@ def report(outcome: Outcome, args: argparse.Namespace) -> None:
             f"where the floor was about {BARE_FLOOR_WHEN_SET:,}/s, {wanted:.0%} of it, which is "
             f"{wanted * floor.requests_per_second:,.0f} req/s on this machine"
         )
+        if floor.cpu_us and two.cpu_us:
+            print(
+                f"{name}: server CPU per request: Segue, 2 workers {two.cpu_us:,.0f} us, "
+                f"bare uvicorn {floor.cpu_us:,.0f} us ({two.cpu_us / floor.cpu_us:.1f}x)"
+            )
     for result in results:
         off = by.get(("Segue", result.concurrency))
         if result.system == "Segue, event log on" and off and off.requests_per_second > 0:
