@@ -35,10 +35,10 @@ row, which matches every body once before timing.
 The ease table ends with the machine's HTTP floor: a bare uvicorn app answering one fixed JSON
 body, under the same load generator. Throughput moves with the machine (2 workers served 6,314
 EASE requests/s on a machine where the floor was 43,280/s, and 1,443 with nearly the same code on
-one where it was 12,322/s), so the 8,000 requests/s goal of issue 11 item 5, set where the floor was about
-21,000/s, is also printed as the same share of today's floor. Each row also gives the CPU time (user and
-system) the server's processes spent per request, which moves much less with the machine's speed
-than requests/s does, so rows of different days compare by it.
+one where it was 12,322/s), so the 8,000 requests/s goal of issue 11 item 5, set where the floor
+was about 21,000/s, is also printed as the same share of today's floor. Each row also gives the
+CPU time (user and system) the server's processes spent per request, which moves much less with
+the machine's speed than requests/s does, so rows of different days compare by it.
 
 Goals, per scenario and per Segue worker count: >= 3x the requests per second of `mlflow models
 serve` at concurrency 8, >= 70% of in-process throughput, p99 < 25 ms at concurrency 8; with the
