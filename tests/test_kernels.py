@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from segue._kernels import add_rows, count_runs, rank_row, rank_row_sum, top_k_rows
+from segue._kernels import (
+    BOUND_BLOCK,
+    add_rows,
+    block_maxima,
+    count_runs,
+    rank_row,
+    rank_row_sum,
+    top_k_rows,
+)
 
 
 @pytest.mark.parametrize("count", [1, 7, 8, 9, 17, 40])
@@ -121,6 +129,64 @@ def test_rank_row_sum_lists_counts_and_refuses_what_it_cannot_read() -> None:
         rank_row_sum(weights, history, excluded, 1, banned, np.array([3, 1]))
     with pytest.raises(IndexError, match="banned_items reach outside the 4 items"):
         rank_row_sum(weights, history, excluded, 1, banned, np.array([4]))
+
+
+def _block_maxima(weights: np.ndarray) -> np.ndarray:
+    bounds = np.empty((len(weights), -(-len(weights) // BOUND_BLOCK)), np.float32)
+    assert block_maxima(weights, bounds)
+    return bounds
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_rank_row_sum_with_block_bounds_lists_and_counts_as_adding_up_every_column(
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    n_items = int(rng.integers(1, 300))
+    # Heavy-tailed weights, as a model's are (few blocks can reach a list), rounded so that sums
+    # tie across blocks, where the lower index must still win; or a few values and short
+    # histories, so that a block's bound often equals the list's last score; or all negative, so
+    # that the blocks passed over would count as removed if their scores were read as zero.
+    shape, longest = (n_items, n_items), 40
+    if seed % 3 == 0:
+        weights, longest = rng.integers(-3, 4, shape).astype(np.float32), 3
+    else:
+        weights = np.round(rng.standard_normal(shape) ** 3, 1).astype(np.float32)
+    if seed % 3 == 2:
+        weights = -np.abs(weights) - 0.5
+    bounds = _block_maxima(weights)
+    history = rng.integers(-2, n_items + 2, int(rng.integers(0, longest)))
+    excluded = rng.integers(-1, n_items + 1, int(rng.integers(0, 6)))
+    banned = rng.random(n_items) < 0.1
+    for k in (0, 1, 10, int(rng.integers(1, n_items + 3))):
+        for ban in ((None, None), (banned, np.flatnonzero(banned))):
+            every_column = rank_row_sum(weights, history, excluded, k, *ban)
+            bounded = rank_row_sum(weights, history, excluded, k, *ban, bounds)
+            assert bounded == every_column
+            # Bit for bit, zero's sign included (equal floats can differ there).
+            assert np.float32(bounded[1]).tobytes() == np.float32(every_column[1]).tobytes()
+
+
+def test_block_maxima_bounds_each_block_and_refuses_weights_it_cannot_bound() -> None:
+    n_items = BOUND_BLOCK + 3  # a last block of 3 columns
+    weights = np.random.default_rng(0).standard_normal((n_items, n_items)).astype(np.float32)
+    expected = np.stack(
+        [weights[:, :BOUND_BLOCK].max(axis=1), weights[:, BOUND_BLOCK:].max(axis=1)], axis=1
+    )
+    np.testing.assert_array_equal(_block_maxima(weights), expected)
+    out = np.empty((n_items, 2), np.float32)
+    for value in (np.nan, np.inf, -np.inf, 1e37):  # 1e37: a sum of 19 rows could overflow
+        unbounded = weights.copy()
+        unbounded[n_items - 1, 5] = value
+        assert not block_maxima(unbounded, out)
+    with pytest.raises(ValueError, match="weights must be square, got 19 x 18"):
+        block_maxima(weights[:, :-1].copy(), out)
+    with pytest.raises(ValueError, match="out must be 19 x 2, got 19 x 3"):
+        block_maxima(weights, np.empty((n_items, 3), np.float32))
+    with pytest.raises(ValueError, match=r"bounds must be 19 x 2 \(block_maxima\), got 19 x 1"):
+        rank_row_sum(weights, np.array([0]), NOTHING, 3, None, None, out[:, :1].copy())
+    with pytest.raises(TypeError, match="bounds must be a 2-D C-contiguous array of float32"):
+        rank_row_sum(weights, np.array([0]), NOTHING, 3, None, None, out.astype(np.float64))
 
 
 def test_rank_row_ranks_a_row_as_given_and_refuses_what_it_cannot_read() -> None:

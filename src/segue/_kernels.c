@@ -18,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@
 #define ROWS_PER_PASS 8
 /* Scores compared against the heap's worst as one block before any is offered to the heap. */
 #define SCAN_BLOCK 64
+/* Columns per block of block_maxima: a block's entries of one weight row are one 64-byte read. */
+#define BOUND_BLOCK 16
 
 static int has_type(const Py_buffer *view, char code, Py_ssize_t itemsize)
 {
@@ -59,15 +62,17 @@ static int get_array(PyObject *object, Py_buffer *view, int ndim, char code, Py_
     return 0;
 }
 
-static void add_rows_loop(const float *weights, Py_ssize_t n, const int64_t *items, Py_ssize_t m,
-                          float *out)
+/* Add the rows weights[items[i]] to out in the order given, in float32, on the columns
+ * [start, stop) alone: each entry gets the same additions in the same order whatever the range. */
+static void add_rows_range(const float *weights, Py_ssize_t n, const int64_t *items, Py_ssize_t m,
+                           float *out, Py_ssize_t start, Py_ssize_t stop)
 {
     Py_ssize_t i = 0;
     for (; i + ROWS_PER_PASS <= m; i += ROWS_PER_PASS) {
         const float *r[ROWS_PER_PASS];
         for (int t = 0; t < ROWS_PER_PASS; t++)
             r[t] = weights + items[i + t] * n;
-        for (Py_ssize_t j = 0; j < n; j++) {
+        for (Py_ssize_t j = start; j < stop; j++) {
             float total = out[j];
             total += r[0][j];
             total += r[1][j];
@@ -82,9 +87,15 @@ static void add_rows_loop(const float *weights, Py_ssize_t n, const int64_t *ite
     }
     for (; i < m; i++) {
         const float *row = weights + items[i] * n;
-        for (Py_ssize_t j = 0; j < n; j++)
+        for (Py_ssize_t j = start; j < stop; j++)
             out[j] += row[j];
     }
+}
+
+static void add_rows_loop(const float *weights, Py_ssize_t n, const int64_t *items, Py_ssize_t m,
+                          float *out)
+{
+    add_rows_range(weights, n, items, m, out, 0, n);
 }
 
 PyDoc_STRVAR(add_rows_doc,
@@ -180,6 +191,20 @@ static Py_ssize_t push(float score, int64_t item, Py_ssize_t k, Py_ssize_t size,
     return size;
 }
 
+/* The heap's entries into out[0..k), best first; -1 fills what is left. Empties the heap. */
+static void heap_to_list(int64_t *out, Py_ssize_t k, Py_ssize_t size, float *heap_scores,
+                         int64_t *heap_items)
+{
+    for (Py_ssize_t slot = size; slot < k; slot++)
+        out[slot] = -1;
+    while (size > 0) {  /* the worst leaves the heap first and fills the list from the back */
+        out[size - 1] = heap_items[0];
+        size--;
+        if (size > 0)
+            sift_down(heap_scores, heap_items, size, heap_scores[size], heap_items[size]);
+    }
+}
+
 /* Whether item is among the sorted skip[0..count). */
 static int skipped(int64_t item, const int64_t *skip, Py_ssize_t count)
 {
@@ -221,14 +246,7 @@ static void top_k_row(const float *row, Py_ssize_t n, Py_ssize_t k, const int64_
             size = push(score, j, k, size, heap_scores, heap_items);
         }
     }
-    for (Py_ssize_t slot = size; slot < k; slot++)
-        out[slot] = -1;
-    while (size > 0) {  /* the worst leaves the heap first and fills the list from the back */
-        out[size - 1] = heap_items[0];
-        size--;
-        if (size > 0)
-            sift_down(heap_scores, heap_items, size, heap_scores[size], heap_items[size]);
-    }
+    heap_to_list(out, k, size, heap_scores, heap_items);
 }
 
 PyDoc_STRVAR(top_k_rows_doc,
@@ -366,6 +384,132 @@ static Py_ssize_t competing(const float *row, const int64_t *items, Py_ssize_t m
     return count;
 }
 
+PyDoc_STRVAR(block_maxima_doc,
+"block_maxima(weights, out) -> bool\n--\n\n"
+"out[i, b]: the largest of weights[i, b * BOUND_BLOCK:(b + 1) * BOUND_BLOCK], the bounds that\n"
+"let rank_row_sum add up only the blocks of columns that can reach the list. False (out then\n"
+"unusable) when a weight is not finite, or when n times the largest absolute weight could\n"
+"overflow float32: a sum of weight rows could then leave the finite range that the bounds\n"
+"assume. weights: (n, n) float32; out: (n, ceil(n / BOUND_BLOCK)) float32, written.");
+
+static PyObject *block_maxima(PyObject *self, PyObject *args)
+{
+    PyObject *weights_obj, *out_obj, *result = NULL;
+    Py_buffer weights = {0}, out = {0};
+    if (!PyArg_ParseTuple(args, "OO:block_maxima", &weights_obj, &out_obj))
+        return NULL;
+    if (get_array(weights_obj, &weights, 2, 'f', 4, 0, "weights") != 0
+        || get_array(out_obj, &out, 2, 'f', 4, 1, "out") != 0)
+        goto done;
+    Py_ssize_t n = weights.shape[1], blocks = (n + BOUND_BLOCK - 1) / BOUND_BLOCK;
+    if (weights.shape[0] != n) {
+        PyErr_Format(PyExc_ValueError, "weights must be square, got %zd x %zd", weights.shape[0], n);
+        goto done;
+    }
+    if (out.shape[0] != n || out.shape[1] != blocks) {
+        PyErr_Format(PyExc_ValueError, "out must be %zd x %zd, got %zd x %zd", n, blocks,
+                     out.shape[0], out.shape[1]);
+        goto done;
+    }
+    int bounded = 1;
+    float largest = 0.0f;
+    const float *values = weights.buf;
+    float *maxima = out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && bounded; i++) {
+        const float *row = values + i * n;
+        for (Py_ssize_t b = 0; b < blocks; b++) {
+            Py_ssize_t stop = (b + 1) * BOUND_BLOCK < n ? (b + 1) * BOUND_BLOCK : n;
+            float most = row[b * BOUND_BLOCK];
+            for (Py_ssize_t j = b * BOUND_BLOCK; j < stop; j++) {
+                float value = row[j];
+                if (!isfinite(value))
+                    bounded = 0;
+                most = value > most ? value : most;
+                largest = fabsf(value) > largest ? fabsf(value) : largest;
+            }
+            maxima[i * blocks + b] = most;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    /* Any sum of distinct rows stays within n * largest of zero: far from float32's limit. */
+    bounded = bounded && (double)largest * (double)n < (double)FLT_MAX / 4;
+    result = PyBool_FromLong(bounded);
+done:
+    PyBuffer_Release(&weights);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+/* Move block `at` down a max-heap of blocks ordered by bound. */
+static void sift_block(Py_ssize_t *heap, Py_ssize_t size, Py_ssize_t at, const float *bound)
+{
+    Py_ssize_t block = heap[at];
+    for (;;) {
+        Py_ssize_t left = 2 * at + 1, right = left + 1, best = left;
+        if (left >= size)
+            break;
+        if (right < size && bound[heap[right]] > bound[heap[left]])
+            best = right;
+        if (!(bound[heap[best]] > bound[block]))
+            break;
+        heap[at] = heap[best];
+        at = best;
+    }
+    heap[at] = block;
+}
+
+/* top_k_row of the sum of the rows weights[seen[..h)], adding up only the blocks of columns
+ * whose bound (the sum of the rows' block maxima, ``block_maxima``) can reach the list: blocks
+ * are added up best bound first until the heap is full and the next bound is below its worst.
+ * Float additions are monotone, so no entry of a block passed over exceeds its bound: the list
+ * is top_k_row's. The entries of the blocks passed over are set to -inf in row, so that every
+ * entry of row is either its sum or below the list's last score. */
+static void top_k_bounded(const float *weights, const float *maxima, Py_ssize_t n,
+                          const int64_t *seen, Py_ssize_t h, Py_ssize_t k, const int64_t *skip,
+                          Py_ssize_t skip_count, const uint8_t *banned, float *row, int64_t *out,
+                          float *heap_scores, int64_t *heap_items, float *bound, Py_ssize_t *order)
+{
+    Py_ssize_t blocks = (n + BOUND_BLOCK - 1) / BOUND_BLOCK, size = 0;
+    memset(bound, 0, (size_t)blocks * sizeof(float));
+    add_rows_range(maxima, blocks, seen, h, bound, 0, blocks);
+    for (Py_ssize_t j = 0; j < n; j++)
+        row[j] = -INFINITY;
+    for (Py_ssize_t b = 0; b < blocks; b++)
+        order[b] = b;
+    for (Py_ssize_t at = blocks / 2 - 1; at >= 0; at--)
+        sift_block(order, blocks, at, bound);
+    for (Py_ssize_t left = blocks; left > 0;) {
+        Py_ssize_t b = order[0];
+        if (size == k && bound[b] < heap_scores[0])
+            break;
+        order[0] = order[--left];
+        sift_block(order, left, 0, bound);
+        if (left > 0) {  /* the next block's reads start while this one is added up */
+            Py_ssize_t next = order[0] * BOUND_BLOCK;
+            Py_ssize_t last = (next + BOUND_BLOCK < n ? next + BOUND_BLOCK : n) - 1;
+            for (Py_ssize_t i = 0; i < h; i++) {
+                __builtin_prefetch(weights + seen[i] * n + next);
+                __builtin_prefetch(weights + seen[i] * n + last);  /* a block may span two lines */
+            }
+        }
+        Py_ssize_t start = b * BOUND_BLOCK, stop = start + BOUND_BLOCK < n ? start + BOUND_BLOCK : n;
+        memset(row + start, 0, (size_t)(stop - start) * sizeof(float));
+        add_rows_range(weights, n, seen, h, row, start, stop);
+        for (Py_ssize_t j = start; j < stop; j++) {
+            float score = row[j];
+            if (!isfinite(score))
+                continue;
+            if (size == k && !ranks_below(heap_scores[0], heap_items[0], score, j))
+                continue;
+            if ((banned != NULL && banned[j]) || skipped(j, skip, skip_count))
+                continue;
+            size = push(score, j, k, size, heap_scores, heap_items);
+        }
+    }
+    heap_to_list(out, k, size, heap_scores, heap_items);
+}
+
 PyDoc_STRVAR(rank_row_sum_doc,
 "rank_row_sum(weights, history, excluded, k, banned, banned_items)\n--\n\n"
 "One served list of a model that scores a history by the sum of its items' weight rows, in\n"
@@ -387,26 +531,35 @@ PyDoc_STRVAR(rank_row_doc,
 static PyObject *rank(PyObject *args, int summed)
 {
     PyObject *first_obj, *history_obj, *excluded_obj, *banned_obj, *banned_items_obj;
-    PyObject *result = NULL, *items_list = NULL, *scores_list = NULL;
+    PyObject *bounds_obj = Py_None, *result = NULL, *items_list = NULL, *scores_list = NULL;
     Py_ssize_t k;
     Py_buffer first = {0}, history = {0}, excluded = {0}, banned = {0}, banned_items = {0};
+    Py_buffer bounds = {0};
     char *scratch = NULL;
     const char *name = summed ? "weights" : "row";
-    if (!PyArg_ParseTuple(args, summed ? "OOOnOO:rank_row_sum" : "OOOnOO:rank_row", &first_obj,
-                          &history_obj, &excluded_obj, &k, &banned_obj, &banned_items_obj))
+    if (!PyArg_ParseTuple(args, summed ? "OOOnOO|O:rank_row_sum" : "OOOnOO:rank_row", &first_obj,
+                          &history_obj, &excluded_obj, &k, &banned_obj, &banned_items_obj,
+                          &bounds_obj))
         return NULL;
     if (get_array(first_obj, &first, summed ? 2 : 1, 'f', 4, 0, name) != 0
         || get_array(history_obj, &history, 1, 'q', 8, 0, "history") != 0
         || get_array(excluded_obj, &excluded, 1, 'q', 8, 0, "excluded") != 0
         || (banned_obj != Py_None
             && (get_array(banned_obj, &banned, 1, '?', 1, 0, "banned") != 0
-                || get_array(banned_items_obj, &banned_items, 1, 'q', 8, 0, "banned_items") != 0)))
+                || get_array(banned_items_obj, &banned_items, 1, 'q', 8, 0, "banned_items") != 0))
+        || (bounds_obj != Py_None && get_array(bounds_obj, &bounds, 2, 'f', 4, 0, "bounds") != 0))
         goto done;
     Py_ssize_t n = first.shape[summed ? 1 : 0], m = history.shape[0], e = excluded.shape[0];
     Py_ssize_t nb = banned_items.buf == NULL ? 0 : banned_items.shape[0];
     const int64_t *banned_list = banned_items.buf;
     if (summed && first.shape[0] != n) {
         PyErr_Format(PyExc_ValueError, "weights must be square, got %zd x %zd", first.shape[0], n);
+        goto done;
+    }
+    Py_ssize_t blocks = (n + BOUND_BLOCK - 1) / BOUND_BLOCK;
+    if (bounds.buf != NULL && (bounds.shape[0] != n || bounds.shape[1] != blocks)) {
+        PyErr_Format(PyExc_ValueError, "bounds must be %zd x %zd (block_maxima), got %zd x %zd",
+                     n, blocks, bounds.shape[0], bounds.shape[1]);
         goto done;
     }
     if (k < 0) {
@@ -428,11 +581,17 @@ static PyObject *rank(PyObject *args, int summed)
         PyErr_Format(PyExc_IndexError, "banned_items reach outside the %zd items", n);
         goto done;
     }
-    /* One block: the summed row (when summed), the heap's scores, the list, the heap's items,
-     * the history, the excluded items and the two together. */
+    /* Blocks of columns are added up only when they can reach the list: a list of at least one
+     * item, and bounds given. */
+    int bounded = bounds.buf != NULL && k > 0 && n > 0;
+    size_t block_count = bounded ? (size_t)blocks : 0;
+    /* One block: the list, the heap's items, the history, the excluded items and the two
+     * together, the blocks' order; the heap's scores, the summed row (when summed) and the
+     * blocks' bounds. */
     size_t row_floats = summed ? (size_t)n : 0;
-    size_t bytes = (row_floats + (size_t)k) * sizeof(float)
-                   + ((size_t)2 * k + 2 * (size_t)m + 2 * (size_t)e) * sizeof(int64_t) + 64;
+    size_t bytes = ((size_t)2 * k + 2 * (size_t)m + 2 * (size_t)e) * sizeof(int64_t)
+                   + block_count * sizeof(Py_ssize_t)
+                   + ((size_t)k + row_floats + block_count) * sizeof(float) + 64;
     scratch = PyMem_RawMalloc(bytes);
     if (scratch == NULL) {
         PyErr_NoMemory();
@@ -440,7 +599,9 @@ static PyObject *rank(PyObject *args, int summed)
     }
     int64_t *listed = (int64_t *)scratch, *heap_items = listed + k, *seen = heap_items + k;
     int64_t *skip_out = seen + m, *both = skip_out + e;
-    float *heap_scores = (float *)(both + m + e), *summed_row = heap_scores + k;
+    Py_ssize_t *order = (Py_ssize_t *)(both + m + e);
+    float *heap_scores = (float *)(order + block_count), *summed_row = heap_scores + k;
+    float *bound = summed_row + row_floats;
     const float *row = summed ? summed_row : first.buf;
     Py_ssize_t h, x, s, found = 0, seen_count = 0, excluded_count = 0, banned_count = 0;
     int finite = 0;
@@ -448,14 +609,17 @@ static PyObject *rank(PyObject *args, int summed)
     h = distinct_valid(history.buf, m, n, seen);
     x = distinct_valid(excluded.buf, e, n, skip_out);
     s = merge_distinct(seen, h, skip_out, x, both);
-    if (summed) {
+    if (bounded)
+        top_k_bounded(first.buf, bounds.buf, n, seen, h, k, both, s, banned.buf, summed_row,
+                      listed, heap_scores, heap_items, bound, order);
+    else if (summed) {
         memset(summed_row, 0, (size_t)n * sizeof(float));
         add_rows_loop(first.buf, n, seen, h, summed_row);
     }
     for (Py_ssize_t j = 0; j < n && !finite; j++)
         finite = isfinite(row[j]);
     if (finite) {
-        if (k > 0)
+        if (k > 0 && !bounded)
             top_k_row(row, n, k, both, s, banned.buf, listed, heap_scores, heap_items);
         while (found < k && listed[found] >= 0)
             found++;
@@ -496,6 +660,7 @@ done:
     PyBuffer_Release(&excluded);
     PyBuffer_Release(&banned);
     PyBuffer_Release(&banned_items);
+    PyBuffer_Release(&bounds);
     return result;
 }
 
@@ -599,6 +764,7 @@ static PyMethodDef methods[] = {
     {"add_rows", add_rows, METH_VARARGS, add_rows_doc},
     {"top_k_rows", top_k_rows, METH_VARARGS, top_k_rows_doc},
     {"rank_row_sum", rank_row_sum, METH_VARARGS, rank_row_sum_doc},
+    {"block_maxima", block_maxima, METH_VARARGS, block_maxima_doc},
     {"rank_row", rank_row, METH_VARARGS, rank_row_doc},
     {"count_runs", count_runs, METH_VARARGS, count_runs_doc},
     {NULL, NULL, 0, NULL},
@@ -613,5 +779,8 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__kernels(void)
 {
-    return PyModule_Create(&module);
+    PyObject *created = PyModule_Create(&module);
+    if (created != NULL && PyModule_AddIntConstant(created, "BOUND_BLOCK", BOUND_BLOCK) != 0)
+        Py_CLEAR(created);
+    return created;
 }

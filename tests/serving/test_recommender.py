@@ -84,6 +84,9 @@ def test_ease_lists_from_summed_weight_rows_are_the_lists_of_the_general_path() 
         model.history_request(keys[::2], 40, bans),  # k over what is left
     ]
     fast = model.recommend_many(requests)
+    assert model._row_bounds is not None  # only the blocks of columns that can reach a list
+    model._row_bounds = None
+    assert model.recommend_many(requests) == fast  # every column added up
     model._row_weights = None
     general = model.recommend_many(requests)
     assert fast == general

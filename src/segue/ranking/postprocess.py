@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from segue._kernels import rank_row, rank_row_sum
+from segue._kernels import BOUND_BLOCK, block_maxima, rank_row, rank_row_sum
 from segue.data.song_aliases import artist_key
 from segue.ranking.ban_list import EMPTY_BAN_LIST, BanList
 from segue.ranking.base_rows import BaseRows, top_k_base_rows
@@ -303,6 +304,17 @@ def rank_lists_counted(
     return lists
 
 
+def weight_row_bounds(weights: np.ndarray) -> np.ndarray | None:
+    """The largest weight of every row in every block of ``BOUND_BLOCK`` columns (a sixteenth of
+    the weights' memory), which lets ``rank_weight_row_sum`` add up only the blocks that can
+    reach a list. None when the weights cannot be bounded (a weight not finite, or sums that
+    could overflow float32): every column is then added up.
+    """
+    n_items = weights.shape[0]
+    bounds = np.empty((n_items, -(-n_items // BOUND_BLOCK)), dtype=np.float32)
+    return bounds if block_maxima(weights, bounds) else None
+
+
 def rank_weight_row_sum(
     weights: np.ndarray,
     history: np.ndarray,
@@ -310,15 +322,26 @@ def rank_weight_row_sum(
     k: int,
     catalogue: RankingCatalogue,
     ban_list: BanList = EMPTY_BAN_LIST,
+    bounds: np.ndarray | None = None,
 ) -> RankedList | None:
     """``rank_lists_counted`` for one history of a model that scores it by adding up its items'
     rows of ``weights`` (``Scorer.summed_weight_rows``), rules without caps or re-ranks.
 
     The row is added up, ranked and counted in one compiled call, where the general path makes
-    some thirty NumPy calls around it, most of a served list's cost. Same list, same counts
+    some thirty NumPy calls around it, most of a served list's cost. With the weights'
+    ``bounds`` (``weight_row_bounds``) it adds up only the blocks of columns whose bound can
+    reach the list, best bound first: a read of the whole rows is most of the call's time, and
+    on ml-latest-small's EASE about a tenth of the blocks are needed. Same list, same counts
     (tested). None when the row has no finite score: the general path falls back.
     """
-    return _ranked_by(rank_row_sum, weights, history, excluded, k, catalogue, ban_list)
+    kernel = rank_row_sum if bounds is None else partial(_rank_row_sum_bounded, bounds)
+    return _ranked_by(kernel, weights, history, excluded, k, catalogue, ban_list)
+
+
+def _rank_row_sum_bounded(
+    bounds: np.ndarray, weights: np.ndarray, *args: object
+) -> tuple[list[int], list[float], int, int, int] | None:
+    return rank_row_sum(weights, *args, bounds)
 
 
 def rank_score_row(

@@ -30,6 +30,7 @@ from segue.ranking.postprocess import (
     rank_lists_counted,
     rank_score_row,
     rank_weight_row_sum,
+    weight_row_bounds,
 )
 from segue.serving.matching import MatchBudget, SongMatcher
 from segue.serving.precomputed import PrecomputedList, PrecomputedLists
@@ -175,6 +176,9 @@ class ServingModel:
         # A version that cannot score one history must fail here, before it replaces another.
         self.package.scorer.score([np.zeros(1, dtype=np.int64)])
         self._row_weights = package.scorer.summed_weight_rows()
+        self._row_bounds = (
+            None if self._row_weights is None else weight_row_bounds(self._row_weights)
+        )
 
     @property
     def algorithm(self) -> str:
@@ -242,6 +246,7 @@ class ServingModel:
                 request.k,
                 self.catalogue,
                 rules.ban_list,
+                self._row_bounds,
             )
         else:
             return None
