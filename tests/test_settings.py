@@ -42,6 +42,14 @@ def test_sources_name_the_layer_of_each_key(monkeypatch: pytest.MonkeyPatch) -> 
     assert sources["data.implicit_threshold"].endswith("base.toml")
 
 
+def test_segue_data_names_where_datasets_lie_not_the_data_section(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SEGUE_DATA", "/srv/datasets")  # as tests and benchmarks read it
+    monkeypatch.setenv("SEGUE_DATA__SEED", "7")
+    assert load_settings().data.seed == 7
+
+
 def test_profile_from_segue_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEGUE_ENV", "stage")
     monkeypatch.setenv("SEGUE_SERVING__ADMIN_API_KEY", "0123456789abcdef")

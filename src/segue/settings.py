@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 Profile = Literal["dev", "stage", "live"]
 PROFILES: tuple[str, ...] = ("dev", "stage", "live")
@@ -222,7 +227,19 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Earlier wins: --set overrides (init kwargs) > SEGUE_* environment > TOML files.
-        return (init_settings, env_settings, _TomlLayerSource(settings_cls))
+        return (init_settings, _KeyedEnvSource(settings_cls), _TomlLayerSource(settings_cls))
+
+
+class _KeyedEnvSource(EnvSettingsSource):
+    """SEGUE_* variables, a section's keys one by one (``SEGUE_SERVING__PORT``), never a whole
+    section in one variable: ``SEGUE_DATA`` names where datasets lie (tests, benchmarks), and
+    would otherwise be read as the ``data`` section and refused as not JSON."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        value, key, value_is_complex = super().get_field_value(field, field_name)
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            return None, key, value_is_complex  # its keys come from SEGUE_SECTION__KEY
+        return value, key, value_is_complex
 
 
 _file_layer: ContextVar[dict[str, Any] | None] = ContextVar("segue_file_layer", default=None)
