@@ -511,7 +511,7 @@ static void top_k_bounded(const float *weights, const float *maxima, Py_ssize_t 
 }
 
 PyDoc_STRVAR(rank_row_sum_doc,
-"rank_row_sum(weights, history, excluded, k, banned, banned_items)\n--\n\n"
+"rank_row_sum(weights, history, excluded, k, banned, banned_items, bounds=None)\n--\n\n"
 "One served list of a model that scores a history by the sum of its items' weight rows, in\n"
 "one pass: the row of the distinct history items (those within the weight rows) added in\n"
 "ascending order, its top k without the history, the excluded items and the items banned marks,\n"
@@ -519,7 +519,9 @@ PyDoc_STRVAR(rank_row_sum_doc,
 "finite score when the list is shorter than k), each item counted by the first set it is in.\n"
 "Returns (items, scores, seen, excluded, banned) as Python lists and ints, or None when the row\n"
 "has no finite score. weights: (n, n) float32; history, excluded: int64; banned: n booleans or\n"
-"None; banned_items: the ascending indices banned marks (ignored when banned is None).");
+"None; banned_items: the ascending indices banned marks (ignored when banned is None); bounds:\n"
+"block_maxima's (n, ceil(n / BOUND_BLOCK)) float32 of these weights, which lets the row be added\n"
+"up only on the blocks of columns that can reach the list (the same result).");
 
 PyDoc_STRVAR(rank_row_doc,
 "rank_row(row, history, excluded, k, banned, banned_items)\n--\n\n"
