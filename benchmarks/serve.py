@@ -964,6 +964,11 @@ def python_load(url: str, bodies: Path, concurrency: int, seconds: float) -> Mea
     return Measurement("", concurrency, len(flat) / elapsed, float(p50), float(p99), sum(errors))
 
 
+def rates_text(rates: list[float]) -> str:
+    """Each run's requests/s, as the report prints them."""
+    return " / ".join(f"{rate:,.0f}" for rate in rates)
+
+
 def report(outcome: Outcome, args: argparse.Namespace, baseline: list[float] | None) -> None:
     """The scenario's table, its notes and its goals; ``baseline``: the 2 workers' requests/s
     of each run of the --baseline checkout's benchmark."""
@@ -983,8 +988,10 @@ def report(outcome: Outcome, args: argparse.Namespace, baseline: list[float] | N
     results = outcome.results
     for result in results:
         if result.rates:
-            runs = " / ".join(f"{rate:,.0f}" for rate in result.rates)
-            print(f"{result.system}, concurrency {result.concurrency}: runs {runs} req/s")
+            print(
+                f"{result.system}, concurrency {result.concurrency}: "
+                f"runs {rates_text(result.rates)} req/s"
+            )
     by = {(r.system, r.concurrency): r for r in results}
     mlflow8 = by.get(("mlflow models serve", 8))
     inproc = by.get(("in-process", 1))
@@ -1020,11 +1027,11 @@ def report(outcome: Outcome, args: argparse.Namespace, baseline: list[float] | N
             )
     if two and baseline:
         median = baseline[len(baseline) // 2]
-        runs = " / ".join(f"{rate:,.0f}" for rate in baseline)
         print(
             f"{name}: Segue, 2 workers at concurrency 8: "
             f"{two.requests_per_second / median:.2f}x the baseline checkout's {median:,.0f} req/s "
-            f"(runs {runs}) in this run; item 5 asks {EASE_GOAL / BASELINE_WHEN_SET:.2f}x "
+            f"(runs {rates_text(baseline)}) in this run; "
+            f"item 5 asks {EASE_GOAL / BASELINE_WHEN_SET:.2f}x "
             f"({EASE_GOAL:,} req/s against the {BASELINE_WHEN_SET:,} of bb8f1a5 when it was set)"
         )
     for result in results:

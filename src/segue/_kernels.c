@@ -511,7 +511,7 @@ static void top_k_bounded(const float *weights, const float *maxima, Py_ssize_t 
 }
 
 PyDoc_STRVAR(rank_row_sum_doc,
-"rank_row_sum(weights, history, excluded, k, banned, banned_items, bounds=None)\n--\n\n"
+"rank_row_sum(weights, history, excluded, k, banned, banned_items, bounds=None, /)\n--\n\n"
 "One served list of a model that scores a history by the sum of its items' weight rows, in\n"
 "one pass: the row of the distinct history items (those within the weight rows) added in\n"
 "ascending order, its top k without the history, the excluded items and the items banned marks,\n"
