@@ -202,9 +202,9 @@ def test_rank_row_ranks_a_row_as_given_and_refuses_what_it_cannot_read() -> None
         rank_row(row, history, excluded, 1, banned[:3].copy(), np.array([3]))
 
 
-def _runs_counted(members, starts, ends, groups, counts):
+def _runs_counted(members, starts, ends, groups, counts, minimums=None):
     out = np.empty((3, int((ends - starts).sum())), dtype=np.int64)
-    found = count_runs(members, starts, ends, groups, counts, out[0], out[1], out[2])
+    found = count_runs(members, starts, ends, groups, counts, out[0], out[1], out[2], minimums)
     return out[:, :found]
 
 
@@ -225,6 +225,14 @@ def test_count_runs_counts_each_groups_owners_and_leaves_the_scratch_zero() -> N
     assert dict(zip(zip(group.tolist(), owner.tolist()), shared.tolist())) == expected
     assert len(group) == len(expected)  # each owner once per group
     assert not counts.any()
+    # With a minimum per group: the same owners, in the same order, less those counted fewer
+    # times than their group's minimum.
+    least = rng.integers(0, 4, 6)
+    kept = shared >= least[group]
+    assert kept.any() and not kept.all()
+    counted = _runs_counted(members, starts, ends, groups, counts, least[groups])
+    assert counted.tolist() == [group[kept].tolist(), owner[kept].tolist(), shared[kept].tolist()]
+    assert not counts.any()
 
 
 def test_count_runs_refuses_what_it_cannot_read_and_leaves_the_scratch_zero() -> None:
@@ -238,6 +246,10 @@ def test_count_runs_refuses_what_it_cannot_read_and_leaves_the_scratch_zero() ->
         _runs_counted(members, np.array([2]), np.array([9]), one, counts)
     with pytest.raises(ValueError, match="groups are not ascending"):
         _runs_counted(members, np.array([0, 0]), np.array([1, 1]), np.array([1, 0]), counts)
+    with pytest.raises(ValueError, match="starts, ends, groups and minimums differ in length"):
+        _runs_counted(members, one, np.array([4]), one, counts, np.array([1, 1]))
+    with pytest.raises(TypeError, match="minimums must be"):
+        _runs_counted(members, one, np.array([4]), one, counts, np.array([1.0]))
     with pytest.raises(TypeError, match="members must be a 1-D C-contiguous array of int32"):
         _runs_counted(members.astype(np.int64), one, one, one, counts)
     out = np.empty(1, dtype=np.int64)

@@ -677,36 +677,45 @@ static PyObject *rank_row(PyObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(count_runs_doc,
-"count_runs(members, starts, ends, groups, counts, out_groups, out_owners, out_shared) -> int\n--\n\n"
+"count_runs(members, starts, ends, groups, counts, out_groups, out_owners, out_shared,\n"
+"           minimums=None, /) -> int\n--\n\n"
 "For each group of runs members[starts[r]:ends[r]] (groups[r] the run's group, ascending),\n"
 "every owner found in them, in order of first appearance, and in how many of the group's runs\n"
-"it is; written to the out arrays, whose first n entries are returned as n.\n"
+"it is; written to the out arrays, whose first n entries are returned as n. With minimums\n"
+"(int64, one per run, the same for a group's runs), an owner in fewer of its group's runs\n"
+"than the group's minimum is left out.\n"
 "members: int32 owners; starts, ends, groups: int64; counts: int32 scratch of one entry per\n"
 "owner, all zero (left zero); out_*: int64, at least as long as the runs' total length.");
 
 static PyObject *count_runs(PyObject *self, PyObject *args)
 {
-    PyObject *objects[8], *result = NULL;
-    Py_buffer views[8] = {{0}};
-    static const char codes[8] = {'i', 'q', 'q', 'q', 'i', 'q', 'q', 'q'};
-    static const char *names[8] = {"members", "starts", "ends", "groups",
-                                   "counts", "out_groups", "out_owners", "out_shared"};
-    if (!PyArg_ParseTuple(args, "OOOOOOOO:count_runs", &objects[0], &objects[1], &objects[2],
-                          &objects[3], &objects[4], &objects[5], &objects[6], &objects[7]))
+    PyObject *objects[9] = {NULL}, *result = NULL;
+    Py_buffer views[9] = {{0}};
+    static const char codes[9] = {'i', 'q', 'q', 'q', 'i', 'q', 'q', 'q', 'q'};
+    static const char *names[9] = {"members", "starts", "ends", "groups", "counts",
+                                   "out_groups", "out_owners", "out_shared", "minimums"};
+    objects[8] = Py_None;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO|O:count_runs", &objects[0], &objects[1], &objects[2],
+                          &objects[3], &objects[4], &objects[5], &objects[6], &objects[7],
+                          &objects[8]))
         return NULL;
-    for (int a = 0; a < 8; a++) {
-        if (get_array(objects[a], &views[a], 1, codes[a], codes[a] == 'i' ? 4 : 8, a >= 4,
-                      names[a]) != 0)
+    for (int a = 0; a < 9; a++) {
+        if (a == 8 && objects[a] == Py_None)
+            break;
+        if (get_array(objects[a], &views[a], 1, codes[a], codes[a] == 'i' ? 4 : 8,
+                      a >= 4 && a < 8, names[a]) != 0)
             goto done;
     }
+    const int64_t *minimums = views[8].buf;
     const int32_t *members = views[0].buf;
     int32_t *counts = views[4].buf;
     const int64_t *starts = views[1].buf, *ends = views[2].buf, *groups = views[3].buf;
     int64_t *out_groups = views[5].buf, *out_owners = views[6].buf, *out_shared = views[7].buf;
     Py_ssize_t n_members = views[0].shape[0], n_owners = views[4].shape[0];
     Py_ssize_t runs = views[1].shape[0], room = views[5].shape[0], total = 0;
-    if (views[2].shape[0] != runs || views[3].shape[0] != runs) {
-        PyErr_SetString(PyExc_ValueError, "starts, ends and groups differ in length");
+    if (views[2].shape[0] != runs || views[3].shape[0] != runs
+        || (minimums != NULL && views[8].shape[0] != runs)) {
+        PyErr_SetString(PyExc_ValueError, "starts, ends, groups and minimums differ in length");
         goto done;
     }
     if (views[6].shape[0] < room || views[7].shape[0] < room)
@@ -749,15 +758,25 @@ static PyObject *count_runs(PyObject *self, PyObject *args)
                     out_owners[found++] = owner;
             }
         }
+        /* Owners are kept in place, in their order: entry i moves to kept <= i. */
+        int64_t least = minimums == NULL ? 1 : minimums[end - 1];
+        Py_ssize_t kept = group_start;
         for (Py_ssize_t i = group_start; i < found; i++) {
-            out_groups[i] = groups[end - 1];
-            out_shared[i] = counts[out_owners[i]];
-            counts[out_owners[i]] = 0;
+            int64_t owner = out_owners[i];
+            int32_t shared = counts[owner];
+            counts[owner] = 0;
+            if (shared >= least) {
+                out_groups[kept] = groups[end - 1];
+                out_owners[kept] = owner;
+                out_shared[kept] = shared;
+                kept++;
+            }
         }
+        found = kept;
     }
     result = PyLong_FromSsize_t(found);
 done:
-    for (int a = 0; a < 8; a++)
+    for (int a = 0; a < 9; a++)
         PyBuffer_Release(&views[a]);
     return result;
 }

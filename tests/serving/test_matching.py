@@ -241,8 +241,8 @@ def test_gram_overlap_counts_the_grams_each_key_shares_with_the_query() -> None:
             for owner, key in enumerate(keys)
             if grams & song_index.ngrams(key)
         }
-        assert owners.tolist() == sorted(expected), query
-        assert shared.tolist() == [expected[owner] for owner in sorted(expected)], query
+        assert dict(zip(owners.tolist(), shared.tolist(), strict=True)) == expected, query
+        assert len(owners) == len(expected), query  # each owner once
         # Counting only the rarest grams: never more than that many, and only shared ones.
         few_owners, few_shared = postings.overlap(grams, rarest=2)
         assert set(few_owners.tolist()) <= set(expected) and (few_shared <= 2).all(), query
@@ -323,3 +323,34 @@ def test_a_known_artist_with_more_songs_than_the_cap_skips_the_reach_lookup(
     assert asked == []
     assert songs.match("Small Band - Paper Lantrens") == 60
     assert asked == ["smallband"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_title_route_ranks_as_if_every_owner_it_found_were_ranked(seed: int) -> None:
+    # Many songs sharing one or two of a query's title n-grams, few sharing more: the owners
+    # kept for ranking must hold every one of the best, whatever the count asked.
+    rng = np.random.default_rng(seed)
+    owners = rng.permutation(5000)[:3000]
+    shared = rng.choice([1, 1, 1, 2, 2, 3, 4], size=len(owners))
+    rank = rng.permutation(5000)
+    for count in [1, 5, 40, 400, 2000, 3000, 4000]:
+        kept, kept_shared = song_index._most_shared(owners, shared, count)
+        best = owners[np.lexsort((rank[owners], -shared))][:count]
+        assert set(best.tolist()) <= set(kept.tolist()), count
+        # Those kept: every owner sharing as many as the count-th most sharing one, as found.
+        floor = np.sort(shared)[::-1][min(count, len(owners)) - 1]
+        assert kept.tolist() == owners[shared >= floor].tolist(), count
+        assert kept_shared.tolist() == shared[shared >= floor].tolist(), count
+
+
+def test_an_artists_songs_get_the_title_route_counts_of_their_own() -> None:
+    artists = [f"Band {number % 7}" for number in range(70)]
+    songs = SongMatcher(catalogue(artists, [f"Song {n}" for n in range(70)]))
+    index = songs.index
+    rng = np.random.default_rng(2)
+    by_artist = np.concatenate([index.artist_songs("band3"), index.artist_songs("band5")])
+    owners = rng.permutation(70)[:40]
+    shared = rng.integers(1, 5, 40)
+    counted = index._shared_by(by_artist, owners, shared)
+    found = dict(zip(owners.tolist(), shared.tolist()))
+    assert counted.tolist() == [found.get(song, 0) for song in by_artist.tolist()]

@@ -178,7 +178,7 @@ def ngrams(key: str, size: int | None = None) -> frozenset[str]:
     padded = f"^{key}$"
     if len(padded) <= size:
         return frozenset((padded,))
-    return frozenset(padded[i : i + size] for i in range(len(padded) - size + 1))
+    return frozenset([padded[i : i + size] for i in range(len(padded) - size + 1)])
 
 
 class _GramPostings:
@@ -206,7 +206,8 @@ class _GramPostings:
     def overlap(
         self, grams: frozenset[str], rarest: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Owners sharing at least one of ``grams`` (sorted) and how many each shares.
+        """Owners sharing at least one of ``grams`` (in no particular order) and how many each
+        shares.
 
         N-grams in more than ``FREQUENT_GRAM_SHARE`` of the owners are skipped while at least
         ``RAREST_GRAMS_KEPT`` rarer ones remain; with ``rarest`` only that many of the rarest
@@ -238,8 +239,7 @@ class _GramPostings:
             np.zeros(len(codes), dtype=np.int64),
             self._counts,
         )
-        order = np.argsort(owners)
-        return owners[order], counts[order]
+        return owners, counts
 
 
 def _count_runs(
@@ -248,16 +248,19 @@ def _count_runs(
     ends: np.ndarray,
     groups: np.ndarray,
     scratch: np.ndarray,
+    minimums: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per group of posting runs ``members[starts[r]:ends[r]]`` (``groups`` ascending), the
-    owners found and in how many of the group's runs each is: (group, owner, count) arrays.
+    owners found and in how many of the group's runs each is: (group, owner, count) arrays;
+    with ``minimums`` (per run, the same for a group's runs), only the owners in at least that
+    many of their group's runs.
 
     One compiled pass over the entries read (``_kernels.count_runs``), counting in ``scratch``
     (one int32 per owner, zero before and after; the call holds the GIL, so threads may share
     it), instead of sorting them.
     """
     out = np.empty((3, int((ends - starts).sum())), dtype=np.int64)
-    found = count_runs(members, starts, ends, groups, scratch, out[0], out[1], out[2])
+    found = count_runs(members, starts, ends, groups, scratch, out[0], out[1], out[2], minimums)
     return out[0, :found], out[1, :found], out[2, :found]
 
 
@@ -339,14 +342,16 @@ class _ArtistReach:
         n_forms = len(self._forms)
         starts = np.searchsorted(self._keys, gram * n_forms + first[query_of])
         ends = np.searchsorted(self._keys, gram * n_forms + last[query_of])
-        query, owner, shared = _count_runs(self._members, starts, ends, query_of, self._counts)
         # A form within ``d`` edits shares at least (its or the query's trigrams) - 4 d of them.
         # First a bound per query (the most edits any form read allows it, the unindexed "the"
-        # grams counted as shared), which leaves few pairs; then each form's own.
+        # grams counted as shared), applied while counting, which leaves few pairs; then each
+        # form's own.
         most_edits = np.floor(allowed * longest + _ROUNDING).astype(np.int64)
         needed_grams, missing_grams = np.array(needed), np.array(missing)
-        kept = shared >= (needed_grams - missing_grams - 4 * most_edits)[query]
-        query, owner, shared = query[kept], owner[kept], shared[kept]
+        least = (needed_grams - missing_grams - 4 * most_edits)[query_of]
+        query, owner, shared = _count_runs(
+            self._members, starts, ends, query_of, self._counts, least
+        )
         shared += missing_grams[query] * self._is_the_form[owner]
         owner_length = self._lengths[owner]
         edits = np.floor(allowed * np.maximum(owner_length, length[query]) + _ROUNDING)
@@ -364,6 +369,21 @@ class _ArtistReach:
         for row, position in enumerate(asked):
             found[position] = name[bounds[row] : bounds[row + 1]]
         return found
+
+
+def _most_shared(
+    owners: np.ndarray, shared: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The owners sharing at least as many n-grams as the ``count``-th most sharing one: a
+    superset of any ``count`` best ranked by shared n-grams first, and often far fewer."""
+    if len(owners) <= count:
+        return owners, shared
+    at_least = np.cumsum(np.bincount(shared)[::-1])[::-1]  # owners sharing s or more, by s
+    floor = int(np.flatnonzero(at_least >= count)[-1])
+    if at_least[floor] == len(owners):
+        return owners, shared
+    kept = shared >= floor
+    return owners[kept], shared[kept]
 
 
 def _best(owners: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
@@ -419,7 +439,7 @@ class SongIndex:
         self._artist_grams = _GramPostings(ngrams(name) for name in self.artist_names)
         self._title_grams = _GramPostings(ngrams(title) for title in self.titles)
         self._artist_reach = _ArtistReach(self.artist_names)
-        self._kept_reach: dict[tuple[str, float], np.ndarray | None] = {}
+        self._kept_songs: dict[tuple[str, float, int], np.ndarray | None] = {}
 
         # Prefix search: songs under their title and their artist and title together ("iu pal"
         # finds "iu|palette"); artists under their key and display names ("아이유" finds
@@ -469,16 +489,11 @@ class SongIndex:
         by_artist = self._songs_of_near_artists(artist, title)
         quota = limit if not len(title_owners) else max(1, limit // 2)
         if len(by_artist) > quota:
-            shared = np.zeros(len(by_artist), dtype=np.int64)
-            found = np.searchsorted(title_owners, by_artist)
-            inside = found < len(title_owners)
-            hit = inside.copy()
-            hit[inside] = title_owners[found[inside]] == by_artist[inside]
-            shared[hit] = title_shared[found[hit]]
+            shared = self._shared_by(by_artist, title_owners, title_shared)
             by_artist = _best(by_artist, self._rank_keys(by_artist, shared), quota)
-        by_title = _best(
-            title_owners, self._rank_keys(title_owners, title_shared), limit + len(by_artist)
-        )
+        wanted = limit + len(by_artist)
+        title_owners, title_shared = _most_shared(title_owners, title_shared, wanted)
+        by_title = _best(title_owners, self._rank_keys(title_owners, title_shared), wanted)
         chosen = np.concatenate([by_artist, by_title])
         _, first = np.unique(chosen, return_index=True)
         return chosen[np.sort(first)][:limit]
@@ -505,13 +520,11 @@ class SongIndex:
             known = self._artist_id.get(artist, -1) if artist else -1
             songs = None
             # A known artist with more than ``limit`` songs of its own has more in reach too.
-            if artist and not (known >= 0 and self._artist_size(known) > limit):
-                reach = (
-                    unknown_reach[artist]
-                    if known < 0
-                    else self._known_reach(artist, known, threshold)
-                )
+            if artist and known < 0:
+                reach = unknown_reach[artist]
                 songs = None if reach is None else self._songs_of(reach, limit)
+            elif artist and self._artist_size(known) <= limit:
+                songs = self._known_songs(artist, known, threshold, limit)
             if songs is None:
                 songs = self.candidates(artist, title, limit)
             found.append(songs)
@@ -521,15 +534,20 @@ class SongIndex:
     def _artist_size(self, code: int) -> int:
         return int(self._artist_offsets[code + 1] - self._artist_offsets[code])
 
-    def _known_reach(self, artist: str, known: int, threshold: float) -> np.ndarray | None:
-        """The reach of a known name (and its own artist): kept, as names are few next to
-        requests and the popular ones, which have many namesakes to score, come back often."""
-        kept = self._kept_reach.get((artist, threshold), _NOT_KEPT)
+    def _known_songs(
+        self, artist: str, known: int, threshold: float, limit: int
+    ) -> np.ndarray | None:
+        """The songs of a known name's artist and of the artists in its reach, or None when
+        they are more than ``limit`` or the reach cannot be narrowed down. Kept (read-only), as
+        names are few next to requests and the popular ones, which have many namesakes to
+        score, come back often."""
+        kept = self._kept_songs.get((artist, threshold, limit), _NOT_KEPT)
         if kept is _NOT_KEPT:
-            kept = self._artist_reach.within([artist], threshold)[0]
+            reach = self._artist_reach.within([artist], threshold)[0]
+            kept = None if reach is None else self._songs_of(np.union1d(reach, [known]), limit)
             if kept is not None:
-                kept = np.union1d(kept, [known])
-            self._kept_reach[(artist, threshold)] = kept
+                kept.flags.writeable = False
+            self._kept_songs[(artist, threshold, limit)] = kept
         return kept
 
     def _songs_of(self, artists: np.ndarray, limit: int) -> np.ndarray | None:
@@ -604,6 +622,8 @@ class SongIndex:
         owners, shared = self._artist_grams.overlap(grams)
         if not len(owners):
             return np.empty(0, dtype=np.int64)
+        order = np.argsort(owners)  # equally close artists: the first in key order
+        owners, shared = owners[order], shared[order]
         sizes = self._artist_grams.gram_counts[owners]
         if artist:
             closeness = 2.0 * shared / (len(grams) + sizes)
@@ -620,6 +640,18 @@ class SongIndex:
             ]
             or [np.empty(0, dtype=np.int64)]
         )
+
+    def _shared_by(self, songs: np.ndarray, owners: np.ndarray, shared: np.ndarray) -> np.ndarray:
+        """How many n-grams each of ``songs`` (by a few artists) shares, from the title route's
+        ``owners`` and ``shared`` (0 for songs not among them). Only the owners by those
+        artists are looked up: the title route may have found tens of thousands."""
+        artists = np.unique(self.artist_of[songs])
+        mine = np.flatnonzero(np.isin(self.artist_of[owners], artists))
+        order = np.argsort(songs)
+        found = order[np.searchsorted(songs, owners[mine], sorter=order)]
+        counted = np.zeros(len(songs), dtype=np.int64)
+        counted[found] = shared[mine]
+        return counted
 
     def _rank_keys(self, items: np.ndarray, shared: np.ndarray) -> np.ndarray:
         """Sort keys: more shared n-grams first, then the more popular song."""
