@@ -662,7 +662,7 @@ def segue_rows(
     """`segue serve` with each --workers count at each concurrency, plus the scenario's extra
     rows (event log on, known users' GET)."""
     results: list[Measurement] = []
-    runs = [("Segue" if w == 1 else f"Segue, {w} workers", w, "''") for w in args.workers]
+    runs = [(segue_system(w), w, "''") for w in args.workers]
     if scenario.event_log:
         runs.insert(1, ("Segue, event log on", 1, f"'{work / 'events'}'"))
     paths = work / "users.paths"
@@ -670,10 +670,8 @@ def segue_rows(
         users = scenario.package.user_histories
         paths.write_text("".join(f"/v1/users/{user}/recommendations?k={K}\n" for user in users))
     for system, workers, event_log_dir in runs:
-        port = free_port()
-        command = segue_command(settings_args, port, workers, event_log_dir)
-        base = f"http://127.0.0.1:{port}"
-        with running(command, work, f"{base}/readyz", f"segue serve {workers}") as server:
+        server, base = segue_server(settings_args, work, workers, event_log_dir)
+        with server:
             url = f"{base}{scenario.route}"
             warm_up(url, bodies, WARM_UP_SENDS_PER_WORKER * workers)
             for concurrency in args.concurrency:
@@ -690,10 +688,17 @@ def segue_rows(
     return results
 
 
-def segue_command(
-    settings_args: list[str], port: int, workers: int, event_log_dir: str
-) -> list[str]:
-    return [
+def segue_system(workers: int) -> str:
+    """The table's name of `segue serve` with ``workers`` processes."""
+    return "Segue" if workers == 1 else f"Segue, {workers} workers"
+
+
+def segue_server(
+    settings_args: list[str], work: Path, workers: int, event_log_dir: str
+) -> tuple[running, str]:
+    """`segue serve` with ``workers`` processes, and its base URL."""
+    port = free_port()
+    command = [
         str(BIN / "segue"),
         *[f"--set={s}" for s in settings_args],
         f"--set=monitoring.event_log_dir={event_log_dir}",
@@ -703,6 +708,8 @@ def segue_command(
         "--workers",
         str(workers),
     ]
+    base = f"http://127.0.0.1:{port}"
+    return running(command, work, f"{base}/readyz", f"segue serve {workers} {port}"), base
 
 
 def bare_uvicorn_row(work: Path, args: argparse.Namespace) -> Measurement:
@@ -763,19 +770,17 @@ def alternated_rates(
     1.7x within an hour; a pair is measured back to back, so its ratio does not carry that."""
     workers = max(args.workers)
     segue_bodies, mlflow_bodies = bodies
-    port = free_port()
-    command = segue_command(settings_args, port, workers, "''")
-    base = f"http://127.0.0.1:{port}"
+    segue, base = segue_server(settings_args, work, workers, "''")
     mlflow, mlflow_url = mlflow_server(settings, champion, work)
     pairs = []
-    with running(command, work, f"{base}/readyz", f"segue serve {workers} alternated"), mlflow:
+    with segue, mlflow:
         url = f"{base}{scenario.route}"
         warm_up(url, segue_bodies, WARM_UP_SENDS_PER_WORKER * workers)
         for _ in range(max(1, args.repeats)):
-            segue = load_once("", url, segue_bodies, 8, args.seconds).requests_per_second
-            other = load_once("", mlflow_url, mlflow_bodies, 8, args.seconds).requests_per_second
-            pairs.append((segue, other))
-            print(f"alternated at concurrency 8: Segue {segue:,.0f}, mlflow {other:,.0f} req/s")
+            ours = load_once("", url, segue_bodies, 8, args.seconds).requests_per_second
+            theirs = load_once("", mlflow_url, mlflow_bodies, 8, args.seconds).requests_per_second
+            pairs.append((ours, theirs))
+            print(f"alternated at concurrency 8: Segue {ours:,.0f}, mlflow {theirs:,.0f} req/s")
     return workers, pairs
 
 
@@ -1053,7 +1058,7 @@ def report(outcome: Outcome, args: argparse.Namespace, baseline: list[float] | N
     alternated_system, alternated_ratio = None, None
     if outcome.alternated and all(other > 0 for _, other in outcome.alternated[1]):
         workers, pairs = outcome.alternated
-        alternated_system = "Segue" if workers == 1 else f"Segue, {workers} workers"
+        alternated_system = segue_system(workers)
         ratios = [segue / other for segue, other in pairs]
         alternated_ratio = sorted(ratios)[len(ratios) // 2]
         print(
